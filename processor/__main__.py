@@ -1,0 +1,39 @@
+"""python -m processor: load config, build the pipeline, run. The only exit point of the online roles."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from processor.config import load
+from processor.errors import ConfigError
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="evalstream",
+        description="Score LLM calls from an OpenTelemetry trace stream. With no role: receiver and worker "
+        "in one process (joined in-process when kafka.bootstrap_servers is empty, else through Kafka).",
+    )
+    parser.add_argument("role", nargs="?", choices=("all", "receiver", "worker"), default="all")
+    parser.add_argument("--config", "-c", help="YAML config file (default: built-in defaults)")
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        print(f"evalstream: {exc}", file=sys.stderr)
+        return 2
+    from processor.pipeline import run
+
+    return run(config, role=args.role)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

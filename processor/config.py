@@ -1,0 +1,254 @@
+"""Read the one YAML config shared by every role, expand ${env:VAR}, decode and validate every part.
+
+Every problem is collected before anything is reported, and each message leads with the dotted key:
+
+    sampling.rate: must be between 0 and 1, got 2.5
+    receiver.grpc: unknown key 'endpiont' (did you mean 'endpoint'?)
+    kafka.bootstrap_servers: ${env:KAFKA_BOOTSTRAP_SERVERS} is not set
+
+A part's config is a frozen dataclass with defaults and an optional `validate(path) -> list[str]`
+for rules the types cannot express; `decode` handles types and unknown keys for all of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import pathlib
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import yaml
+
+from processor.errors import ConfigError
+
+T = TypeVar("T")
+
+_ENV_REF = re.compile(r"\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(value: str, path: str, problems: list[str], environ: Mapping[str, str]) -> str:
+    """Expand `${env:VAR}`, `${VAR}` and `${env:VAR:-default}` like the Collector; `$$` is a literal `$`."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        problems.append(f"{path}: {match.group(0)} is not set")
+        return ""
+
+    parts = value.split("$$")
+    return "$".join(_ENV_REF.sub(replace, part) for part in parts)
+
+
+def _expand_tree(node: Any, path: str, problems: list[str], environ: Mapping[str, str]) -> Any:
+    if isinstance(node, str):
+        return expand_env(node, path, problems, environ)
+    if isinstance(node, Mapping):
+        return {k: _expand_tree(v, f"{path}.{k}" if path else str(k), problems, environ) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_tree(v, f"{path}[{i}]", problems, environ) for i, v in enumerate(node)]
+    return node
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is None:
+        return getattr(tp, "__name__", str(tp))
+    return str(tp).replace("typing.", "")
+
+
+def _decode_value(tp: Any, value: Any, path: str, problems: list[str]) -> Any:
+    """Coerce a YAML value to the annotated type, or record a problem and return a sentinel."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:
+            return _decode_value(non_none[0], value, path, problems)
+        for candidate in non_none:
+            trial: list[str] = []
+            decoded = _decode_value(candidate, value, path, trial)
+            if not trial:
+                return decoded
+        problems.append(f"{path}: expected {_type_name(tp)}, got {value!r}")
+        return _INVALID
+    if dataclasses.is_dataclass(tp):
+        return decode(tp, value, path, problems)  # type: ignore[arg-type]
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        problems.append(f"{path}: expected true or false, got {value!r}")
+        return _INVALID
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        problems.append(f"{path}: expected an integer, got {value!r}")
+        return _INVALID
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        problems.append(f"{path}: expected a number, got {value!r}")
+        return _INVALID
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        problems.append(f"{path}: expected a string, got {value!r}")
+        return _INVALID
+    if origin in (tuple, list):
+        if isinstance(value, str) and args and args[0] is str:
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            problems.append(f"{path}: expected a list, got {value!r}")
+            return _INVALID
+        item_tp = args[0] if args else Any
+        items = [_decode_value(item_tp, v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin in (dict, Mapping) or tp is dict:
+        if not isinstance(value, Mapping):
+            problems.append(f"{path}: expected a mapping, got {value!r}")
+            return _INVALID
+        key_tp, val_tp = args if args else (Any, Any)
+        return {
+            _decode_value(key_tp, k, path, problems): _decode_value(val_tp, v, f"{path}.{k}", problems)
+            for k, v in value.items()
+        }
+    problems.append(f"{path}: unsupported config type {tp!r}")  # a bug in a part's config class
+    return _INVALID
+
+
+_INVALID: Any = object()
+
+
+def decode(cls: type[T], data: Any, path: str, problems: list[str]) -> T:
+    """Build dataclass `cls` from a mapping: unknown keys and wrong types become problems.
+
+    Where a field cannot be decoded its default stays, so later checks still run; `validate(path)`
+    is called on the result when the class defines it.
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        problems.append(f"{path or 'config'}: expected a mapping, got {data!r}")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        key_path = f"{path}.{key}" if path else str(key)
+        if key not in fields:
+            suggestion = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f" (did you mean '{suggestion[0]}'?)" if suggestion else f"; valid keys: {', '.join(fields)}"
+            problems.append(f"{path or 'config'}: unknown key '{key}'{hint}")
+            continue
+        decoded = _decode_value(hints[key], value, key_path, problems)
+        if decoded is not _INVALID:
+            kwargs[key] = decoded
+    try:
+        instance = cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        problems.append(f"{path or 'config'}: {exc}")
+        instance = cls()
+    validate = getattr(instance, "validate", None)
+    if callable(validate):
+        problems.extend(validate(path))
+    return instance
+
+
+def split_host_port(endpoint: str, path: str, problems: list[str]) -> tuple[str, int] | None:
+    """Parse `host:port` (IPv6 as `[::1]:4317`); port 0 means any free port."""
+    host, sep, port_text = endpoint.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        problems.append(f"{path}: must be host:port with a port 0-65535, got {endpoint!r}")
+        return None
+    return host.strip("[]"), int(port_text)
+
+
+def _sections() -> dict[str, type[Any]]:
+    # Imported here so each part's config stays in its own package without an import cycle.
+    from processor.extract.config import SlicesConfig
+    from processor.metrics.config import MetricsConfig
+    from processor.receiver.config import ReceiverConfig
+    from processor.sampler.config import SamplingConfig
+    from processor.scorers.config import ScorersConfig
+    from processor.transport.config import KafkaConfig
+    from processor.worker.config import WorkerConfig
+
+    return {
+        "receiver": ReceiverConfig,
+        "sampling": SamplingConfig,
+        "kafka": KafkaConfig,
+        "worker": WorkerConfig,
+        "scorers": ScorersConfig,
+        "slices": SlicesConfig,
+        "metrics": MetricsConfig,
+    }
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration: one section per part."""
+
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.sections[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def parse(data: Any, *, environ: Mapping[str, str] | None = None, source: str = "config") -> Config:
+    """Decode an already-loaded YAML document; raise ConfigError listing every problem."""
+    problems: list[str] = []
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError([f"{source}: the top level must be a mapping of sections, got {type(data).__name__}"])
+    data = _expand_tree(data, "", problems, os.environ if environ is None else environ)
+    classes = _sections()
+    for key in data:
+        if key not in classes:
+            suggestion = difflib.get_close_matches(str(key), classes, n=1)
+            hint = f" (did you mean '{suggestion[0]}'?)" if suggestion else f"; sections: {', '.join(classes)}"
+            problems.append(f"unknown section '{key}'{hint}")
+    sections = {name: decode(cls, data.get(name), name, problems) for name, cls in classes.items()}
+    if problems:
+        raise ConfigError(problems)
+    return Config(sections)
+
+
+def load(path: str | os.PathLike[str] | None, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Load the YAML file at `path` (None: every default) and validate it."""
+    if path is None:
+        return parse({}, environ=environ)
+    file = pathlib.Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{file}: cannot read config file: {exc.strerror or exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
+        raise ConfigError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    return parse(data, environ=environ, source=str(file))

@@ -1,0 +1,54 @@
+"""SlicesConfig: the `slices` section: which attributes give each slice label.
+
+Each label maps to an ordered list of attribute keys; the first key found wins. Keys are looked
+up on the LLM span, then its ancestors in the trace (nearest first), then the resource.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def _default_labels() -> dict[str, list[str]]:
+    return {
+        "service": ["service.name"],
+        # model is the response model, else the request model, unless a key below says otherwise
+        "model": ["gen_ai.response.model", "gen_ai.request.model", "llm.model_name"],
+        "prompt_version": [
+            "app.prompt.version",
+            "llm.prompt_template.version",
+            "gen_ai.prompt.version",
+            "gen_ai.prompt.name",
+            "prompt.version",
+            "traceloop.association.properties.prompt_version",
+        ],
+        "tenant": ["app.tenant", "tenant.id", "tenant", "app.tenant.id", "enduser.tenant", "organization.id"],
+        "locale": ["app.locale", "user.locale", "locale", "app.language", "http.request.header.accept-language"],
+    }
+
+
+@dataclass(frozen=True)
+class SlicesConfig:
+    labels: dict[str, list[str]] = field(default_factory=_default_labels)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.labels)
+
+    @property
+    def attribute_keys(self) -> frozenset[str]:
+        return frozenset(k for keys in self.labels.values() for k in keys)
+
+    def validate(self, path: str) -> list[str]:
+        problems: list[str] = []
+        if not self.labels:
+            problems.append(f"{path}.labels: at least one slice label is needed")
+        for name, keys in self.labels.items():
+            if not _LABEL_NAME.match(name) or name.startswith("__"):
+                problems.append(f"{path}.labels: {name!r} is not a valid Prometheus label name")
+            if not keys:
+                problems.append(f"{path}.labels.{name}: needs at least one attribute key")
+        return problems

@@ -1,0 +1,27 @@
+"""MetricsConfig: the `metrics` section (Prometheus endpoint, score histograms, cardinality guard)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from processor.config import split_host_port
+
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    endpoint: str = "localhost:9464"  # host:port of /metrics; empty disables the HTTP server
+    prefix: str = "app_eval"  # score histograms are <prefix>_<scorer>
+    max_label_values: int = 50  # per slice label; further values become __other__
+
+    def validate(self, path: str) -> list[str]:
+        problems: list[str] = []
+        if self.endpoint:
+            split_host_port(self.endpoint, f"{path}.endpoint", problems)
+        if not _METRIC_NAME.match(self.prefix):
+            problems.append(f"{path}.prefix: not a valid Prometheus metric name prefix: {self.prefix!r}")
+        if self.max_label_values < 1:
+            problems.append(f"{path}.max_label_values: must be at least 1, got {self.max_label_values}")
+        return problems

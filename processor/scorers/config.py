@@ -1,0 +1,51 @@
+"""ScorersConfig: the `scorers` section: which scorers run, their parameters and pass thresholds.
+
+    scorers:
+      enabled:
+        - name: relevance            # a built-in scorer
+          threshold: 0.6             # passed = score >= threshold
+        - name: judge
+          params: {base_url: "http://localhost:8000/v1", model: gpt-4o-mini, api_key_env: OPENAI_API_KEY}
+        - name: brand_voice          # a custom scorer: same signature as the built-ins
+          function: mypkg.scorers:brand_voice
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ScorerSpec:
+    name: str = ""
+    threshold: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    function: str = ""  # module:function for a custom scorer
+
+    def validate(self, path: str) -> list[str]:
+        problems: list[str] = []
+        if not self.name:
+            problems.append(f"{path}.name: every scorer needs a name")
+        if self.threshold is not None and (math.isnan(self.threshold) or not 0.0 <= self.threshold <= 1.0):
+            problems.append(f"{path}.threshold: must be between 0 and 1, got {self.threshold}")
+        if self.function and ":" not in self.function:
+            problems.append(f"{path}.function: must be module:function, got {self.function!r}")
+        return problems
+
+
+def _default_enabled() -> list[ScorerSpec]:
+    return [ScorerSpec(name="relevance", threshold=0.5), ScorerSpec(name="context_relevance", threshold=0.5)]
+
+
+@dataclass(frozen=True)
+class ScorersConfig:
+    enabled: list[ScorerSpec] = field(default_factory=_default_enabled)
+
+    def validate(self, path: str) -> list[str]:
+        names = [s.name for s in self.enabled]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            return [f"{path}.enabled: scorer names must be unique, repeated: {', '.join(duplicates)}"]
+        return []

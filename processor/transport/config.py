@@ -1,0 +1,58 @@
+"""KafkaConfig: the `kafka` section. No bootstrap servers means the embedded in-process queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TopicsConfig:
+    traces: str = "evalstream_spans"  # OTLP ExportTraceServiceRequest per trace, key = trace id hex
+    logs: str = "evalstream_logs"  # OTLP ExportLogsServiceRequest per trace (content events)
+    results: str = "evalstream_results"  # evalstream.v1.EvalResult per score
+    dead_letter: str = "evalstream_dlq"  # records the worker could not decode, reason in a header
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    bootstrap_servers: str = ""  # "host:port,host:port"; empty: embedded in-process queue
+    client_id: str = "evalstream"
+    topics: TopicsConfig = field(default_factory=TopicsConfig)
+    create_topics: bool = False  # create missing topics at start-up (partitions below)
+    partitions: int = 6
+    replication_factor: int = 1
+    compression: str = "gzip"  # none, gzip, snappy, lz4, zstd (the last three need extra packages)
+    security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: str = ""
+    ssl_cafile: str = ""
+    memory_queue_size: int = 10000  # embedded mode: records held before the receiver says UNAVAILABLE
+
+    @property
+    def embedded(self) -> bool:
+        return not self.bootstrap_servers.strip()
+
+    @property
+    def servers(self) -> list[str]:
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+    def validate(self, path: str) -> list[str]:
+        problems: list[str] = []
+        for server in self.servers:
+            host, sep, port = server.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                problems.append(f"{path}.bootstrap_servers: {server!r} is not host:port")
+        if self.compression not in ("none", "gzip", "snappy", "lz4", "zstd"):
+            problems.append(
+                f"{path}.compression: must be one of none, gzip, snappy, lz4, zstd, got {self.compression!r}"
+            )
+        if self.security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+            problems.append(f"{path}.security_protocol: unknown protocol {self.security_protocol!r}")
+        if self.partitions < 1:
+            problems.append(f"{path}.partitions: must be at least 1, got {self.partitions}")
+        if self.replication_factor < 1:
+            problems.append(f"{path}.replication_factor: must be at least 1, got {self.replication_factor}")
+        if self.memory_queue_size < 1:
+            problems.append(f"{path}.memory_queue_size: must be at least 1, got {self.memory_queue_size}")
+        return problems

@@ -1,0 +1,63 @@
+"""The in-process queue: joins receiver and worker in the embedded mode, and stands in for Kafka in unit tests."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Sequence
+
+from processor.errors import ShuttingDown, TransportFull
+from processor.transport import Consumed, Record, Signal
+
+
+class MemoryTransport:
+    """A bounded FIFO with Producer and Consumer faces. Full means refuse, never drop what was accepted."""
+
+    def __init__(self, *, max_records: int = 10000) -> None:
+        self._queue: queue.Queue[Consumed] = queue.Queue(maxsize=max_records)
+        self._lock = threading.Lock()
+        self._offset = 0
+        self._closed = False
+        self.sent: list[Record] = []  # results and dead letters, which nothing in-process consumes
+        self.max_records = max_records
+
+    # Producer
+    def send(self, records: Sequence[Record], *, timeout_s: float) -> None:
+        if self._closed:
+            raise ShuttingDown("the in-process queue is shut down")
+        queued = [r for r in records if r.signal in (Signal.TRACES, Signal.LOGS)]
+        with self._lock:
+            if self._queue.qsize() + len(queued) > self.max_records:
+                raise TransportFull(
+                    f"in-process queue full ({self._queue.qsize()} of {self.max_records} records)",
+                    retry_after_s=1.0,
+                )
+            for record in records:
+                if record in queued:
+                    self._queue.put_nowait(Consumed(record, record.signal.value, 0, self._offset))
+                    self._offset += 1
+                else:
+                    self.sent.append(record)
+
+    def ready(self) -> bool:
+        return not self._closed and self._queue.qsize() < self.max_records
+
+    # Consumer
+    def poll(self, *, timeout_s: float, max_records: int) -> list[Consumed]:
+        batch: list[Consumed] = []
+        try:
+            batch.append(self._queue.get(timeout=timeout_s))
+            while len(batch) < max_records:
+                batch.append(self._queue.get_nowait())
+        except queue.Empty:
+            pass
+        return batch
+
+    def commit(self) -> None:
+        """Nothing to do: a record leaves the queue when polled (the embedded mode is best effort)."""
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        return {("memory", 0): self._queue.qsize()}
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        self._closed = True

@@ -1,0 +1,30 @@
+"""WorkerConfig: the `worker` section (Kafka consumer group, trace assembly, scoring concurrency)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    group_id: str = "evalstream-workers"
+    assembly_window_s: float = 5.0  # wait this long for a trace's late parent spans and log records
+    max_poll_records: int = 500
+    poll_timeout_s: float = 1.0
+    concurrency: int = 8  # scorer calls in flight per worker (judge calls are I/O bound)
+    drain_timeout_s: float = 20.0  # SIGTERM: finish in-flight work within this, then commit and exit
+    stamp_endpoint: str = ""  # OTLP gRPC endpoint (a Collector) for gen_ai.evaluation.result events
+    stamp_insecure: bool = True
+    publish_results: bool = True  # produce every score to kafka.topics.results
+
+    def validate(self, path: str) -> list[str]:
+        problems: list[str] = []
+        if self.assembly_window_s < 0:
+            problems.append(f"{path}.assembly_window_s: must be 0 or more, got {self.assembly_window_s}")
+        if self.max_poll_records < 1:
+            problems.append(f"{path}.max_poll_records: must be at least 1, got {self.max_poll_records}")
+        if self.concurrency < 1:
+            problems.append(f"{path}.concurrency: must be at least 1, got {self.concurrency}")
+        if self.drain_timeout_s <= 0:
+            problems.append(f"{path}.drain_timeout_s: must be positive, got {self.drain_timeout_s}")
+        return problems

@@ -1,0 +1,34 @@
+"""Shared fixtures: a real Kafka broker for the session, fresh Prometheus registries, the OTLP fixtures."""
+
+from __future__ import annotations
+
+import pathlib
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.kafka_broker import kafka_broker
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+FIXTURES = REPO.parent / "shared" / "fixtures" / "otlp"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A real broker: KAFKA_BOOTSTRAP_SERVERS when set, else one started now and stopped at the end."""
+    with kafka_broker() as address:
+        yield address
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A unique topic-name prefix so tests sharing one broker never see each other's records."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def otlp_fixtures() -> pathlib.Path:
+    if not FIXTURES.is_dir():
+        pytest.fail(f"shared OTLP fixtures not found at {FIXTURES}")
+    return FIXTURES

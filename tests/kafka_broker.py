@@ -1,0 +1,52 @@
+"""Test tooling: a real Kafka broker, from KAFKA_BOOTSTRAP_SERVERS or started by deploy/local/kafka.sh."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
+
+
+def start_broker(run_dir: pathlib.Path, *, script: pathlib.Path = KAFKA_SH) -> str:
+    """Start one broker with its state under run_dir; return its bootstrap address."""
+    env = {**os.environ, "EVALSTREAM_KAFKA_RUN": str(run_dir)}
+    done = subprocess.run(
+        [str(script), "start"], env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{script} start failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    for line in done.stdout.splitlines():
+        if line.startswith("KAFKA_BOOTSTRAP_SERVERS="):
+            return line.split("=", 1)[1].strip()
+    raise RuntimeError(f"{script} start printed no KAFKA_BOOTSTRAP_SERVERS line:\n{done.stdout}")
+
+
+def stop_broker(run_dir: pathlib.Path, port: str | None = None, *, script: pathlib.Path = KAFKA_SH) -> None:
+    env = {**os.environ, "EVALSTREAM_KAFKA_RUN": str(run_dir)}
+    subprocess.run([str(script), "stop", *([port] if port else [])], env=env, check=True, timeout=120)
+
+
+@contextlib.contextmanager
+def kafka_broker(
+    environ: Mapping[str, str] | None = None, *, script: pathlib.Path = KAFKA_SH
+) -> Iterator[str]:
+    """Yield a bootstrap address: KAFKA_BOOTSTRAP_SERVERS when set, else a broker started (and stopped) here."""
+    environ = os.environ if environ is None else environ
+    existing = environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    if existing:
+        yield existing
+        return
+    run_dir = pathlib.Path(tempfile.mkdtemp(prefix="evalstream-kafka-"))
+    address = start_broker(run_dir, script=script)
+    try:
+        yield address
+    finally:
+        stop_broker(run_dir, script=script)
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()
