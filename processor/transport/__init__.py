@@ -56,8 +56,8 @@ class Consumer(Protocol):
     def poll(self, *, timeout_s: float, max_records: int) -> list[Consumed]:
         """Up to `max_records` records from the traces and logs topics."""
 
-    def commit(self) -> None:
-        """Commit everything returned by poll() so far."""
+    def commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Commit, per (topic, partition), the offset of the next record to read after a restart."""
 
     def lag(self) -> dict[tuple[str, int], int]:
         """Records not yet consumed, per (topic, partition), where known."""

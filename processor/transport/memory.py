@@ -53,7 +53,7 @@ class MemoryTransport:
             pass
         return batch
 
-    def commit(self) -> None:
+    def commit(self, offsets: dict[tuple[str, int], int]) -> None:
         """Nothing to do: a record leaves the queue when polled (the embedded mode is best effort)."""
 
     def lag(self) -> dict[tuple[str, int], int]:

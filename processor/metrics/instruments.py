@@ -1,0 +1,145 @@
+"""Every metric evalstream exports: name, help, labels, buckets, declared against an injected registry.
+
+Scores are `<prefix>_<scorer>` histograms (default prefix `app_eval`) with the slice labels; everything
+about evalstream itself is `evalstream_<part>_<what>_<unit>`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from processor.metrics.guard import CardinalityGuard
+from processor.model import EvalCase, Outcome, Score
+
+#: Scores live in [0, 1]; the client's default buckets are latency-shaped (5 ms .. 10 s).
+SCORE_BUCKETS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+_INVALID_METRIC_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def score_metric_name(prefix: str, scorer: str) -> str:
+    """`app_eval` + `context-relevance` -> `app_eval_context_relevance`."""
+    return f"{prefix}_{_INVALID_METRIC_CHARS.sub('_', scorer)}"
+
+
+class WorkerMetrics:
+    """The worker's instruments: score histograms per scorer plus the outcome counters."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        prefix: str,
+        label_names: Sequence[str],
+        max_label_values: int,
+    ) -> None:
+        self.registry = registry
+        self.prefix = prefix
+        self.label_names = tuple(label_names)
+        self._histograms: dict[str, Histogram] = {}
+        self._lock = threading.Lock()
+        self.label_overflow = Counter(
+            "evalstream_metrics_label_overflow_total",
+            "Slice label values replaced by __other__ because the label hit its value budget.",
+            ["label"],
+            registry=registry,
+        )
+        self.guard = CardinalityGuard(
+            max_label_values, on_overflow=lambda label: self.label_overflow.labels(label).inc()
+        )
+        self.cases = Counter(
+            "evalstream_worker_cases_total",
+            "LLM calls assembled from the stream and handed to the scorers.",
+            registry=registry,
+        )
+        self.scored = Counter(
+            "evalstream_worker_scored_cases_total", "Cases scored, per scorer.", ["scorer"], registry=registry
+        )
+        self.skipped = Counter(
+            "evalstream_worker_skipped_cases_total",
+            "Cases a scorer skipped on purpose (no_content, no_context, budget...), per scorer and reason.",
+            ["scorer", "reason"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            "evalstream_worker_scorer_errors_total",
+            "Scorer failures (judge timeout, bad response...): not low scores. Per scorer and reason.",
+            ["scorer", "reason"],
+            registry=registry,
+        )
+        self.score_duration = Histogram(
+            "evalstream_worker_score_duration_seconds",
+            "Time one scorer took on one case.",
+            ["scorer"],
+            buckets=(0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "evalstream_worker_dead_letter_records_total",
+            "Records that could not be decoded and went to the dead-letter topic, per reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.late_records = Counter(
+            "evalstream_worker_late_records_total",
+            "Records that arrived after their trace was already scored (outside the assembly window).",
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "evalstream_worker_consumer_lag_records",
+            "Records not yet consumed, per topic and partition.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.judge_tokens = Counter(
+            "evalstream_judge_tokens_total", "Tokens the LLM judge spent (prompt + completion).", registry=registry
+        )
+        self.results_published = Counter(
+            "evalstream_worker_published_results_total",
+            "Scores produced to the results topic.",
+            registry=registry,
+        )
+        self.stamp_errors = Counter(
+            "evalstream_worker_stamp_errors_total",
+            "Batches of gen_ai.evaluation.result events the OTLP endpoint did not accept.",
+            registry=registry,
+        )
+
+    def prepare(self, scorers: Sequence[str]) -> None:
+        """Create every scorer's series up front so a dashboard shows 0, not 'no data'."""
+        for name in scorers:
+            self.histogram(name)
+            self.scored.labels(name)
+
+    def histogram(self, scorer: str) -> Histogram:
+        with self._lock:
+            histogram = self._histograms.get(scorer)
+            if histogram is None:
+                histogram = Histogram(
+                    score_metric_name(self.prefix, scorer),
+                    f"Score of the '{scorer}' scorer on sampled LLM calls, in [0, 1].",
+                    list(self.label_names),
+                    buckets=SCORE_BUCKETS,
+                    registry=self.registry,
+                )
+                self._histograms[scorer] = histogram
+            return histogram
+
+    def labels_for(self, case: EvalCase) -> list[str]:
+        return [self.guard.admit(name, case.label(name)) for name in self.label_names]
+
+    def record(self, case: EvalCase, score: Score) -> None:
+        """Count one scorer outcome on one case."""
+        if score.tokens:
+            self.judge_tokens.inc(score.tokens)
+        if score.outcome is Outcome.SCORED and score.value is not None:
+            self.histogram(score.name).labels(*self.labels_for(case)).observe(score.value)
+            self.scored.labels(score.name).inc()
+        elif score.outcome is Outcome.SKIPPED:
+            self.skipped.labels(score.name, score.reason or "unspecified").inc()
+        else:
+            self.errors.labels(score.name, score.reason or "unspecified").inc()

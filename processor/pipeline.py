@@ -1,0 +1,209 @@
+"""Wire the parts in flow order: receiver -> sampler -> transport -> worker -> scorers -> metrics.
+
+Parts start back to front (metrics, worker, transport before the receiver), so nothing accepts data
+before its downstream exists, and stop front to back (the receiver first, then the worker drains).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry
+
+from processor.config import Config, split_host_port
+from processor.errors import ConfigError
+
+log = logging.getLogger("evalstream")
+
+
+class Part(Protocol):
+    def start(self) -> None: ...
+    def shutdown(self, timeout_s: float) -> None: ...
+
+
+@dataclass
+class Pipeline:
+    """The running parts, in start order. `stop()` shuts them down in reverse."""
+
+    config: Config
+    role: str
+    registry: CollectorRegistry
+    parts: list[tuple[str, Any]] = field(default_factory=list)
+    receiver: Any = None
+    worker: Any = None
+    metrics_server: Any = None
+    _stopped: bool = False
+
+    def start(self) -> None:
+        for _, part in self.parts:
+            part.start()
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        for name, part in reversed(self.parts):
+            try:
+                part.shutdown(self.config.worker.drain_timeout_s if name == "worker" else 10.0)
+            except Exception:
+                log.exception("stopping %s failed", name)
+
+
+def build(config: Config, *, role: str = "all", registry: CollectorRegistry | None = None) -> Pipeline:
+    """Build (not start) the parts a role needs. Raises ConfigError for problems found while building."""
+    from processor.metrics import MetricsServer, WorkerMetrics
+    from processor.scorers import build_scorers
+
+    registry = registry if registry is not None else CollectorRegistry()
+    pipeline = Pipeline(config, role, registry)
+    kafka = config.kafka
+    wants_receiver = role in ("all", "receiver")
+    wants_worker = role in ("all", "worker")
+    if kafka.embedded and role != "all":
+        raise ConfigError(
+            [f"kafka.bootstrap_servers: the '{role}' role alone needs Kafka; leave it empty only to run both roles"]
+        )
+
+    memory = None
+    if kafka.embedded:
+        from processor.transport.memory import MemoryTransport
+
+        memory = MemoryTransport(max_records=kafka.memory_queue_size)
+
+    ready_checks: list[Any] = []
+
+    if wants_worker:
+        from processor.worker.loop import Worker
+        from processor.worker.stamp import ScoreStamper
+
+        scorers = build_scorers(config.scorers.enabled)
+        metrics = WorkerMetrics(
+            registry,
+            prefix=config.metrics.prefix,
+            label_names=config.slices.names,
+            max_label_values=config.metrics.max_label_values,
+        )
+        if memory is not None:
+            consumer: Any = memory
+            producer: Any = memory
+        else:
+            from processor.transport.kafka import KafkaConsumerTransport, KafkaProducerTransport
+
+            consumer = KafkaConsumerTransport(
+                kafka,
+                group_id=config.worker.group_id,
+                max_poll_records=config.worker.max_poll_records,
+            )
+            producer = KafkaProducerTransport(kafka)
+            pipeline.parts.append(("worker-producer", _Stoppable(producer)))
+        stamper = (
+            ScoreStamper(config.worker.stamp_endpoint, insecure=config.worker.stamp_insecure)
+            if config.worker.stamp_endpoint
+            else None
+        )
+        worker = Worker(
+            config.worker,
+            slices=config.slices,
+            scorers=scorers,
+            consumer=consumer,
+            metrics=metrics,
+            producer=producer,
+            stamper=stamper,
+        )
+        if memory is None:
+            consumer.on_revoke = worker.revoked
+            pipeline.parts.append(("worker-consumer", _Stoppable(consumer)))
+        pipeline.worker = worker
+        pipeline.parts.append(("worker", worker))
+
+    if wants_receiver:
+        from processor.receiver.service import Receiver
+        from processor.sampler.trace_id import TraceIdSampler
+
+        if memory is not None:
+            receiver_producer: Any = memory
+        else:
+            from processor.transport.kafka import KafkaProducerTransport
+
+            receiver_producer = KafkaProducerTransport(kafka)
+            pipeline.parts.append(("receiver-producer", _Stoppable(receiver_producer)))
+        sampler = TraceIdSampler(config.sampling)
+        receiver = Receiver(config.receiver, sampler, config.slices, receiver_producer, registry)
+        ready_checks.append(receiver_producer.ready)
+        pipeline.receiver = receiver
+        pipeline.parts.append(("receiver", receiver))
+
+    if config.metrics.endpoint:
+        problems: list[str] = []
+        host_port = split_host_port(config.metrics.endpoint, "metrics.endpoint", problems)
+        if host_port is None:
+            raise ConfigError(problems)
+        server = MetricsServer(*host_port, registry, ready=lambda: all(check() for check in ready_checks))
+        pipeline.metrics_server = server
+        pipeline.parts.insert(0, ("metrics", server))
+    return pipeline
+
+
+class _Stoppable:
+    """Adapts a transport (already running once built) to the start/shutdown lifecycle."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+
+    def start(self) -> None:
+        pass
+
+    def shutdown(self, timeout_s: float) -> None:
+        self._transport.shutdown(timeout_s)
+
+
+def run(config: Config, *, role: str = "all") -> int:
+    """Build, start, log where to point things, block until SIGINT/SIGTERM, stop. Returns an exit code."""
+    try:
+        pipeline = build(config, role=role)
+    except ConfigError as exc:
+        print(f"evalstream: {exc}")
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s, draining", signal.Signals(signum).name)
+        stop.set()
+        if pipeline.worker is not None:
+            pipeline.worker.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        pipeline.start()
+    except OSError as exc:
+        log.error("could not start: %s", exc)
+        pipeline.stop()
+        return 1
+    _log_started(pipeline)
+    stop.wait()
+    pipeline.stop()
+    log.info("evalstream stopped")
+    return 0
+
+
+def _log_started(pipeline: Pipeline) -> None:
+    config = pipeline.config
+    transport = "in-process queue (embedded)" if config.kafka.embedded else f"Kafka {config.kafka.bootstrap_servers}"
+    lines = [f"evalstream started: role={pipeline.role}, transport={transport}"]
+    if pipeline.receiver is not None:
+        lines.append(
+            f"  point a Collector's otlp_grpc exporter (traces and logs) at {pipeline.receiver.endpoint}; "
+            f"sampler: {pipeline.receiver.sampler.describe()}"
+        )
+    if pipeline.worker is not None:
+        lines.append(f"  scorers: {', '.join(s.name for s in pipeline.worker.scorers)}")
+    if pipeline.metrics_server is not None:
+        host = config.metrics.endpoint.rsplit(":", 1)[0]
+        lines.append(f"  metrics: http://{host}:{pipeline.metrics_server.port}/metrics")
+    for line in lines:
+        log.info(line)

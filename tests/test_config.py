@@ -1,0 +1,75 @@
+"""processor.config: one file per broken case, one assertion on its message (the Collector's pattern)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from processor.config import load, parse
+from processor.errors import ConfigError
+
+TESTDATA = pathlib.Path(__file__).parent / "testdata" / "config"
+
+
+@pytest.mark.parametrize(
+    ("file", "message"),
+    [
+        ("typo_receiver_key.yaml", "receiver.grpc: unknown key 'endpiont' (did you mean 'endpoint'?)"),
+        ("sampling_rate_out_of_range.yaml", "sampling.rate: must be between 0 and 1, got 2.5"),
+        ("env_var_not_set.yaml", "kafka.bootstrap_servers: ${env:EVALSTREAM_TEST_UNSET_VAR} is not set"),
+        ("unknown_section.yaml", "unknown section 'samplng' (did you mean 'sampling'?)"),
+        (
+            "endpoint_without_port.yaml",
+            "receiver.grpc.endpoint: must be host:port with a port 0-65535, got 'localhost'",
+        ),
+        ("wrong_type.yaml", "metrics.max_label_values: expected an integer, got 'lots'"),
+        ("scorer_threshold.yaml", "scorers.enabled[0].threshold: must be between 0 and 1, got 1.5"),
+    ],
+)
+def test_bad_config_names_key_and_problem(file: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(TESTDATA / file, environ={})
+    assert message in caught.value.problems
+
+
+def test_not_yaml_names_file_and_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(TESTDATA / "not_yaml.yaml", environ={})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{TESTDATA / 'not_yaml.yaml'}:3:")
+    assert "not valid YAML" in problem
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse({"sampling": {"rate": -1}, "metrics": {"prefix": "9bad"}, "kafka": {"compression": "brotli"}})
+    assert len(caught.value.problems) == 3
+
+
+def test_valid_file_with_env_expansion_and_defaults() -> None:
+    config = load(TESTDATA / "valid_full.yaml", environ={"EVALSTREAM_TEST_BROKERS": "k1:9092,k2:9092"})
+    assert config.receiver.grpc.endpoint == "127.0.0.1:4317"  # ${env:X:-default}
+    assert config.receiver.grpc.max_recv_msg_size_mib == 32
+    assert config.sampling.rate == 0.25 and config.sampling.hash_seed == 22
+    assert config.kafka.servers == ["k1:9092", "k2:9092"] and not config.kafka.embedded
+    assert config.kafka.topics.traces == "my_spans"
+    assert config.kafka.topics.logs == "evalstream_logs"  # untouched default
+    assert config.slices.names == ("locale", "tenant")
+    assert config.scorers.enabled[0].threshold == 0.6
+
+
+def test_defaults_match_the_documented_ones() -> None:
+    config = parse({})
+    assert config.receiver.grpc.endpoint == "localhost:4317"
+    assert config.receiver.grpc.max_recv_msg_size_mib == 64
+    assert config.sampling.rate == 0.05
+    assert config.kafka.embedded
+    assert config.metrics.endpoint == "localhost:9464"
+    assert config.metrics.prefix == "app_eval"
+    assert config.slices.names == ("service", "model", "prompt_version", "tenant", "locale")
+
+
+def test_dollar_dollar_is_a_literal_dollar() -> None:
+    config = parse({"kafka": {"sasl_password": "pa$$word"}}, environ={})
+    assert config.kafka.sasl_password == "pa$word"
