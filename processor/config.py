@@ -52,7 +52,9 @@ def _expand_tree(node: Any, path: str, problems: list[str], environ: Mapping[str
     if isinstance(node, str):
         return expand_env(node, path, problems, environ)
     if isinstance(node, Mapping):
-        return {k: _expand_tree(v, f"{path}.{k}" if path else str(k), problems, environ) for k, v in node.items()}
+        return {
+            k: _expand_tree(v, f"{path}.{k}" if path else str(k), problems, environ) for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_expand_tree(v, f"{path}[{i}]", problems, environ) for i, v in enumerate(node)]
     return node
@@ -156,7 +158,9 @@ def decode(cls: type[T], data: Any, path: str, problems: list[str]) -> T:
         key_path = f"{path}.{key}" if path else str(key)
         if key not in fields:
             suggestion = difflib.get_close_matches(str(key), fields, n=1)
-            hint = f" (did you mean '{suggestion[0]}'?)" if suggestion else f"; valid keys: {', '.join(fields)}"
+            hint = (
+                f" (did you mean '{suggestion[0]}'?)" if suggestion else f"; valid keys: {', '.join(fields)}"
+            )
             problems.append(f"{path or 'config'}: unknown key '{key}'{hint}")
             continue
         decoded = _decode_value(hints[key], value, key_path, problems)
@@ -222,13 +226,17 @@ def parse(data: Any, *, environ: Mapping[str, str] | None = None, source: str = 
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError([f"{source}: the top level must be a mapping of sections, got {type(data).__name__}"])
+        raise ConfigError(
+            [f"{source}: the top level must be a mapping of sections, got {type(data).__name__}"]
+        )
     data = _expand_tree(data, "", problems, os.environ if environ is None else environ)
     classes = _sections()
     for key in data:
         if key not in classes:
             suggestion = difflib.get_close_matches(str(key), classes, n=1)
-            hint = f" (did you mean '{suggestion[0]}'?)" if suggestion else f"; sections: {', '.join(classes)}"
+            hint = (
+                f" (did you mean '{suggestion[0]}'?)" if suggestion else f"; sections: {', '.join(classes)}"
+            )
             problems.append(f"unknown section '{key}'{hint}")
     sections = {name: decode(cls, data.get(name), name, problems) for name, cls in classes.items()}
     if problems:

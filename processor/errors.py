@@ -1,13 +1,13 @@
 """The exception tree. Each leaf says whether the sender may retry; `receiver/status.py` maps it.
 
-    EvalstreamError
-    ├── ConfigError                  bad configuration: start-up stops, exit 2
-    ├── InvalidRequest               undecodable / invalid input        (not retryable)
-    ├── TooLarge                     request over the size limit         (not retryable)
-    ├── TransportError
-    │   ├── TransportUnavailable     broker unreachable, ack timed out   (retryable)
-    │   └── TransportFull            in-flight limit reached             (retryable after a delay)
-    └── ShuttingDown                 the part is stopping                (retryable)
+EvalstreamError
+├── ConfigError                  bad configuration: start-up stops, exit 2
+├── InvalidRequest               undecodable / invalid input        (not retryable)
+├── TooLarge                     request over the size limit         (not retryable)
+├── TransportError
+│   ├── TransportUnavailable     broker unreachable, ack timed out   (retryable)
+│   └── TransportFull            in-flight limit reached             (retryable after a delay)
+└── ShuttingDown                 the part is stopping                (retryable)
 """
 
 from __future__ import annotations

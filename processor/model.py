@@ -83,7 +83,13 @@ class Score:
 
     @classmethod
     def scored(
-        cls, name: str, value: float, *, threshold: float | None = None, explanation: str = "", tokens: int = 0
+        cls,
+        name: str,
+        value: float,
+        *,
+        threshold: float | None = None,
+        explanation: str = "",
+        tokens: int = 0,
     ) -> Score:
         value = min(1.0, max(0.0, float(value)))
         passed = None if threshold is None else value >= threshold

@@ -65,7 +65,9 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
     wants_worker = role in ("all", "worker")
     if kafka.embedded and role != "all":
         raise ConfigError(
-            [f"kafka.bootstrap_servers: the '{role}' role alone needs Kafka; leave it empty only to run both roles"]
+            [
+                f"kafka.bootstrap_servers: the '{role}' role alone needs Kafka; leave it empty only to run both roles"
+            ]
         )
 
     memory = None
@@ -193,7 +195,9 @@ def run(config: Config, *, role: str = "all") -> int:
 
 def _log_started(pipeline: Pipeline) -> None:
     config = pipeline.config
-    transport = "in-process queue (embedded)" if config.kafka.embedded else f"Kafka {config.kafka.bootstrap_servers}"
+    transport = (
+        "in-process queue (embedded)" if config.kafka.embedded else f"Kafka {config.kafka.bootstrap_servers}"
+    )
     lines = [f"evalstream started: role={pipeline.role}, transport={transport}"]
     if pipeline.receiver is not None:
         lines.append(

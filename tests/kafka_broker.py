@@ -36,7 +36,7 @@ def stop_broker(run_dir: pathlib.Path, port: str | None = None, *, script: pathl
 def kafka_broker(
     environ: Mapping[str, str] | None = None, *, script: pathlib.Path = KAFKA_SH
 ) -> Iterator[str]:
-    """Yield a bootstrap address: KAFKA_BOOTSTRAP_SERVERS when set, else a broker started (and stopped) here."""
+    """Yield KAFKA_BOOTSTRAP_SERVERS when set, else the address of a broker started (and stopped) here."""
     environ = os.environ if environ is None else environ
     existing = environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
     if existing:

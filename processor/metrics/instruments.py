@@ -96,7 +96,9 @@ class WorkerMetrics:
             registry=registry,
         )
         self.judge_tokens = Counter(
-            "evalstream_judge_tokens_total", "Tokens the LLM judge spent (prompt + completion).", registry=registry
+            "evalstream_judge_tokens_total",
+            "Tokens the LLM judge spent (prompt + completion).",
+            registry=registry,
         )
         self.results_published = Counter(
             "evalstream_worker_published_results_total",

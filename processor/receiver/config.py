@@ -20,7 +20,9 @@ class GrpcConfig:
         if not 1 <= self.max_recv_msg_size_mib <= 2047:
             problems.append(f"{path}.max_recv_msg_size_mib: must be 1-2047, got {self.max_recv_msg_size_mib}")
         if self.max_concurrent_requests < 1:
-            problems.append(f"{path}.max_concurrent_requests: must be at least 1, got {self.max_concurrent_requests}")
+            problems.append(
+                f"{path}.max_concurrent_requests: must be at least 1, got {self.max_concurrent_requests}"
+            )
         if self.workers < 1:
             problems.append(f"{path}.workers: must be at least 1, got {self.workers}")
         return problems

@@ -217,7 +217,11 @@ class Worker:
         self.metrics.dead_letters.labels(reason).inc()
         if self.dead_letter_producer is not None:
             source = f"{consumed.topic}/{consumed.partition}/{consumed.offset}".encode()
-            headers = (*consumed.record.headers, (DLQ_REASON_HEADER, reason.encode()), (DLQ_SOURCE_HEADER, source))
+            headers = (
+                *consumed.record.headers,
+                (DLQ_REASON_HEADER, reason.encode()),
+                (DLQ_SOURCE_HEADER, source),
+            )
             record = Record(Signal.DEAD_LETTER, consumed.record.key, consumed.record.value, headers)
             try:
                 self.dead_letter_producer.send([record], timeout_s=30.0)

@@ -40,7 +40,10 @@ def score_label(score: Score) -> str:
 def evaluation_record(case: EvalCase, score: Score, *, now_ns: int | None = None) -> logs_pb2.LogRecord:
     """The `gen_ai.evaluation.result` event for one score, parented to the scored span."""
     now_ns = time.time_ns() if now_ns is None else now_ns
-    attributes = [_kv("gen_ai.evaluation.name", score.name), _kv("gen_ai.evaluation.score.label", score_label(score))]
+    attributes = [
+        _kv("gen_ai.evaluation.name", score.name),
+        _kv("gen_ai.evaluation.score.label", score_label(score)),
+    ]
     if score.value is not None:
         attributes.append(_kv("gen_ai.evaluation.score.value", float(score.value)))
     if score.explanation:
@@ -67,7 +70,9 @@ def evaluation_request(items: Sequence[tuple[EvalCase, Score]]) -> logs_service_
     records = [evaluation_record(case, score) for case, score in items]
     return logs_service_pb2.ExportLogsServiceRequest(
         resource_logs=[
-            logs_pb2.ResourceLogs(resource=resource, scope_logs=[logs_pb2.ScopeLogs(scope=scope, log_records=records)])
+            logs_pb2.ResourceLogs(
+                resource=resource, scope_logs=[logs_pb2.ScopeLogs(scope=scope, log_records=records)]
+            )
         ]
     )
 

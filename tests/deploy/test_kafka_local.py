@@ -51,7 +51,9 @@ def test_round_trip_keeps_every_record_and_key_partitioning(kafka_bootstrap: str
 
     assert received == sent
     assert all(len(p) == 1 for p in partitions_of_key.values()), "a key was spread over partitions"
-    assert len({p for ps in partitions_of_key.values() for p in ps}) == 3, "97 keys should use all 3 partitions"
+    assert len({p for ps in partitions_of_key.values() for p in ps}) == 3, (
+        "97 keys should use all 3 partitions"
+    )
 
 
 def test_fixture_reuses_kafka_bootstrap_servers(tmp_path: pathlib.Path) -> None:

@@ -1,0 +1,123 @@
+"""Replay OTLP protobuf (the shared fixtures) through the REAL OpenTelemetry Python SDK exporters.
+
+The fixtures are what the SDK exported from real instrumentation; rebuilding SDK span and log objects
+from them and exporting with `OTLPSpanExporter` / `OTLPLogExporter` sends the receiver what a live
+SDK sends (gzip, retries, its own batching), not hand-made requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.exporter import Compression
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+
+def any_value(value: common_pb2.AnyValue) -> Any:
+    which = value.WhichOneof("value")
+    if which is None:
+        return None
+    if which == "array_value":
+        return [any_value(v) for v in value.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+    return getattr(value, which)
+
+
+def attributes(kvs: Iterable[common_pb2.KeyValue]) -> dict[str, Any]:
+    return {kv.key: any_value(kv.value) for kv in kvs}
+
+
+def _context(trace_id: bytes, span_id: bytes) -> SpanContext:
+    return SpanContext(
+        int.from_bytes(trace_id, "big"),
+        int.from_bytes(span_id, "big"),
+        is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+
+
+def spans_from(request: ExportTraceServiceRequest) -> list[ReadableSpan]:
+    spans = []
+    for resource_spans in request.resource_spans:
+        resource = Resource(attributes(resource_spans.resource.attributes))
+        for scope_spans in resource_spans.scope_spans:
+            scope = InstrumentationScope(scope_spans.scope.name, scope_spans.scope.version or None)
+            for span in scope_spans.spans:
+                status = Status(StatusCode(span.status.code), span.status.message or None)
+                spans.append(
+                    ReadableSpan(
+                        name=span.name,
+                        context=_context(span.trace_id, span.span_id),
+                        parent=_context(span.trace_id, span.parent_span_id) if span.parent_span_id else None,
+                        resource=resource,
+                        attributes=attributes(span.attributes),
+                        events=[
+                            Event(e.name, attributes(e.attributes), e.time_unix_nano) for e in span.events
+                        ],
+                        kind=SpanKind(max(span.kind - 1, 0)),
+                        status=status,
+                        start_time=span.start_time_unix_nano,
+                        end_time=span.end_time_unix_nano,
+                        instrumentation_scope=scope,
+                    )
+                )
+    return spans
+
+
+def log_records_from(request: ExportLogsServiceRequest) -> list[ReadableLogRecord]:
+    records = []
+    for resource_logs in request.resource_logs:
+        resource = Resource(attributes(resource_logs.resource.attributes))
+        for scope_logs in resource_logs.scope_logs:
+            scope = InstrumentationScope(scope_logs.scope.name, scope_logs.scope.version or None)
+            for log in scope_logs.log_records:
+                record = LogRecord(
+                    timestamp=log.time_unix_nano or None,
+                    observed_timestamp=log.observed_time_unix_nano or None,
+                    trace_id=int.from_bytes(log.trace_id, "big") if log.trace_id else None,
+                    span_id=int.from_bytes(log.span_id, "big") if log.span_id else None,
+                    trace_flags=TraceFlags(log.flags & 0xFF),
+                    severity_text=log.severity_text or None,
+                    severity_number=SeverityNumber(log.severity_number) if log.severity_number else None,
+                    body=any_value(log.body) if log.HasField("body") else None,
+                    attributes=attributes(log.attributes),
+                    event_name=log.event_name or None,
+                )
+                records.append(ReadableLogRecord(record, resource, scope))
+    return records
+
+
+def replay(
+    endpoint: str,
+    traces: Sequence[ExportTraceServiceRequest] = (),
+    logs: Sequence[ExportLogsServiceRequest] = (),
+    *,
+    timeout_s: float = 30.0,
+) -> tuple[bool, bool]:
+    """Export with the SDK's OTLP gRPC exporters (gzip, insecure); returns (traces ok, logs ok)."""
+    traces_ok = logs_ok = True
+    if traces:
+        exporter = OTLPSpanExporter(
+            endpoint=endpoint, insecure=True, compression=Compression.Gzip, timeout=timeout_s
+        )
+        traces_ok = all(exporter.export(spans_from(r)).name == "SUCCESS" for r in traces)
+        exporter.shutdown()
+    if logs:
+        log_exporter = OTLPLogExporter(
+            endpoint=endpoint, insecure=True, compression=Compression.Gzip, timeout=timeout_s
+        )
+        logs_ok = all(log_exporter.export(log_records_from(r)).name == "SUCCESS" for r in logs)
+        log_exporter.shutdown()
+    return traces_ok, logs_ok
