@@ -66,7 +66,8 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
     if kafka.embedded and role != "all":
         raise ConfigError(
             [
-                f"kafka.bootstrap_servers: the '{role}' role alone needs Kafka; leave it empty only to run both roles"
+                f"kafka.bootstrap_servers: the '{role}' role alone needs Kafka; "
+                "leave it empty only to run both roles in one process"
             ]
         )
 

@@ -20,7 +20,13 @@ def test_score_lands_in_histogram_with_slice_labels_and_unknown_for_missing() ->
     registry = CollectorRegistry()
     metrics = _metrics(registry)
     metrics.record(_case(service="bot", model="m1", locale="de-DE"), Score.scored("relevance", 0.35))
-    labels = {"service": "bot", "model": "m1", "prompt_version": "unknown", "tenant": "unknown", "locale": "de-DE"}
+    labels = {
+        "service": "bot",
+        "model": "m1",
+        "prompt_version": "unknown",
+        "tenant": "unknown",
+        "locale": "de-DE",
+    }
     assert registry.get_sample_value("app_eval_relevance_count", labels) == 1
     assert registry.get_sample_value("app_eval_relevance_sum", labels) == 0.35
     assert registry.get_sample_value("app_eval_relevance_bucket", {**labels, "le": "0.3"}) == 0
@@ -34,8 +40,18 @@ def test_skips_and_errors_are_counted_not_observed() -> None:
     metrics.prepare(["judge"])
     metrics.record(_case(), Score.skipped("judge", "budget"))
     metrics.record(_case(), Score.errored("judge", "timeout", tokens=12))
-    assert registry.get_sample_value("evalstream_worker_skipped_cases_total", {"scorer": "judge", "reason": "budget"}) == 1
-    assert registry.get_sample_value("evalstream_worker_scorer_errors_total", {"scorer": "judge", "reason": "timeout"}) == 1
+    assert (
+        registry.get_sample_value(
+            "evalstream_worker_skipped_cases_total", {"scorer": "judge", "reason": "budget"}
+        )
+        == 1
+    )
+    assert (
+        registry.get_sample_value(
+            "evalstream_worker_scorer_errors_total", {"scorer": "judge", "reason": "timeout"}
+        )
+        == 1
+    )
     assert registry.get_sample_value("evalstream_judge_tokens_total") == 12
     assert b"app_eval_judge_count{" not in generate_latest(registry)  # declared, but nothing observed
 
