@@ -1,0 +1,257 @@
+"""End to end through real processes: real OTel SDK exporters -> receiver -> worker -> /metrics.
+
+The embedded default runs with no Kafka; the Kafka variants run against a real broker, including two
+workers in one consumer group with one of them SIGKILLed mid-stream.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from kafka import KafkaConsumer
+from opentelemetry.exporter.otlp.proto.grpc.exporter import Compression
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client.parser import text_string_to_metric_families
+
+from processor._proto import eval_result_pb2
+from tests.otlp_replay import replay
+from tests.processes import REPO, http_get, run_processor, wait_for
+
+FLAVOURS = (
+    "otel-genai-latest-span",
+    "otel-genai-latest-event",
+    "otel-genai-legacy-events",
+    "otel-genai-no-content",
+    "openinference",
+    "openllmetry",
+    "openllmetry-legacy",
+)
+FIXTURE_LABELS = {
+    "service": "support-bot",
+    "model": "gpt-4o-mini-2024-07-18",
+    "prompt_version": "support-v7",
+    "tenant": "acme",
+}
+
+
+def sample(metrics_text: str, name: str, labels: dict[str, str]) -> float:
+    total = 0.0
+    for family in text_string_to_metric_families(metrics_text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                total += s.value
+    return total
+
+
+def replay_fixtures(endpoint: str, fixtures: pathlib.Path) -> None:
+    for flavour in FLAVOURS:
+        traces = [ExportTraceServiceRequest.FromString((fixtures / f"{flavour}.traces.pb").read_bytes())]
+        logs_file = fixtures / f"{flavour}.logs.pb"
+        logs = [ExportLogsServiceRequest.FromString(logs_file.read_bytes())] if logs_file.exists() else []
+        assert replay(endpoint, traces, logs) == (True, True), flavour
+
+
+def assert_fixture_metrics(processor, content_flavours: int = 6) -> None:
+    en = {**FIXTURE_LABELS, "locale": "en-US"}
+    de = {**FIXTURE_LABELS, "locale": "de-DE"}
+
+    def scored() -> bool:
+        text = processor.metrics()
+        return (
+            sample(text, "app_eval_relevance_count", en) == content_flavours
+            and sample(text, "app_eval_relevance_count", de) == content_flavours
+        )
+
+    wait_for(scored, timeout_s=60, what="every fixture call to be scored")
+    text = processor.metrics()
+    skipped = {"scorer": "relevance", "reason": "no_content"}
+    wait_for(
+        lambda: sample(processor.metrics(), "evalstream_worker_skipped_cases_total", skipped) == 2,
+        timeout_s=30,
+        what="the no-content calls to be counted as skipped",
+    )
+    # every relevance observation carries a full, known label set
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "app_eval_relevance_count" and s.value:
+                assert {k: s.labels[k] for k in FIXTURE_LABELS} == FIXTURE_LABELS
+                assert s.labels["locale"] in ("en-US", "de-DE")
+
+
+def test_embedded_default_scores_every_fixture_flavour(
+    tmp_path: pathlib.Path, otlp_fixtures: pathlib.Path
+) -> None:
+    config = {"sampling": {"rate": 1.0}, "worker": {"assembly_window_s": 1.0}}
+    with run_processor(tmp_path, config) as processor:
+        replay_fixtures(processor.grpc_endpoint, otlp_fixtures)
+        assert_fixture_metrics(processor)
+    assert "point a Collector" in processor.log()
+
+
+def test_readme_run_command_defaults_answer(tmp_path: pathlib.Path) -> None:
+    """`python -m processor` with no config binds the documented defaults (skipped if they are taken)."""
+    if http_get("http://localhost:9464/metrics", timeout=1)[0]:
+        pytest.skip("localhost:9464 is in use on this machine")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "processor"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(
+            lambda: http_get("http://localhost:9464/readyz", timeout=1)[0] == 200, timeout_s=60, what="ready"
+        )
+        assert "app_eval_relevance" in http_get("http://localhost:9464/metrics")[1]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, out
+    assert "localhost:4317" in out and "http://localhost:9464/metrics" in out
+
+
+def kafka_config(bootstrap: str, prefix: str, **worker: object) -> dict:
+    return {
+        "sampling": {"rate": 1.0},
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "create_topics": True,
+            "partitions": 6,
+            "topics": {
+                "traces": f"{prefix}_spans",
+                "logs": f"{prefix}_logs",
+                "results": f"{prefix}_results",
+                "dead_letter": f"{prefix}_dlq",
+            },
+        },
+        "worker": {"group_id": f"{prefix}-workers", "assembly_window_s": 1.0, **worker},
+    }
+
+
+@pytest.mark.kafka
+def test_kafka_end_to_end_fixtures_to_metrics(
+    tmp_path: pathlib.Path, otlp_fixtures: pathlib.Path, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    config = kafka_config(kafka_bootstrap, topic_prefix)
+    with run_processor(tmp_path, config) as processor:
+        replay_fixtures(processor.grpc_endpoint, otlp_fixtures)
+        assert_fixture_metrics(processor)
+    results = read_results(kafka_bootstrap, f"{topic_prefix}_results", expect=14 * 2)
+    relevance = [r for r in results if r.scorer == "relevance"]
+    assert len(relevance) == 14
+    assert sum(r.outcome == eval_result_pb2.EvalResult.OUTCOME_SCORED for r in relevance) == 12
+
+
+def read_results(bootstrap: str, topic: str, *, expect: int, timeout_s: float = 60) -> list:
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"reader-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
+    results = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(results) < expect and time.monotonic() < deadline:
+            for message in consumer:
+                results.append(eval_result_pb2.EvalResult.FromString(message.value))
+    finally:
+        consumer.close()
+    return results
+
+
+def send_synthetic_traces(endpoint: str, count: int, *, batch: int = 50) -> set[str]:
+    """`count` traces shaped like the fixtures (root with slice labels, GenAI chat child with content)."""
+    exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True, compression=Compression.Gzip, timeout=30)
+    provider = TracerProvider(resource=Resource({"service.name": "load-bot", "app.tenant": "acme"}))
+    provider.add_span_processor(
+        BatchSpanProcessor(exporter, max_export_batch_size=batch, schedule_delay_millis=100)
+    )
+    tracer = provider.get_tracer("synthetic")
+    span_ids = set()
+    for i in range(count):
+        with tracer.start_as_current_span(
+            "handle_question", attributes={"app.locale": ["en-US", "fr-FR"][i % 2]}
+        ), tracer.start_as_current_span(
+            "chat gpt-4o-mini",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.input.messages": json.dumps(
+                    [
+                        {
+                            "role": "user",
+                            "parts": [{"type": "text", "content": f"How do I reset password {i}?"}],
+                        }
+                    ]
+                ),
+                "gen_ai.output.messages": json.dumps(
+                    [
+                        {
+                            "role": "assistant",
+                            "parts": [{"type": "text", "content": f"Reset password {i} in settings."}],
+                            "finish_reason": "stop",
+                        }
+                    ]
+                ),
+            },
+        ) as span:
+            span_ids.add(format(span.get_span_context().span_id, "016x"))
+    provider.force_flush(60_000)
+    provider.shutdown()
+    return span_ids
+
+
+def scored_span_ids(bootstrap: str, topic: str, expect: int, timeout_s: float = 5) -> set[str]:
+    return {r.span_id for r in read_results(bootstrap, topic, expect=expect, timeout_s=timeout_s)}
+
+
+@pytest.mark.kafka
+def test_two_workers_share_partitions_and_survive_a_sigkill(
+    tmp_path: pathlib.Path, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    config = kafka_config(kafka_bootstrap, topic_prefix, session_timeout_s=6.0)
+    worker_config = {**config, "scorers": {"enabled": [{"name": "relevance"}]}}
+    results_topic = f"{topic_prefix}_results"
+    with (
+        run_processor(tmp_path, config, role="receiver", name="receiver") as receiver,
+        run_processor(tmp_path, worker_config, role="worker", name="worker-a", expect_exit=None) as worker_a,
+        run_processor(tmp_path, worker_config, role="worker", name="worker-b") as worker_b,
+    ):
+        first = send_synthetic_traces(receiver.grpc_endpoint, 200)
+        # both members of the group own partitions and score
+        wait_for(
+            lambda: all(
+                sample(w.metrics(), "evalstream_worker_scored_cases_total", {"scorer": "relevance"}) > 0
+                for w in (worker_a, worker_b)
+            ),
+            timeout_s=90,
+            what="both workers to score",
+        )
+        worker_a.process.send_signal(signal.SIGKILL)
+        worker_a.process.wait()
+        second = send_synthetic_traces(receiver.grpc_endpoint, 200)
+        wait_for(
+            lambda: scored_span_ids(kafka_bootstrap, results_topic, 400) >= first | second,
+            timeout_s=150,
+            interval_s=2,
+            what="every sampled call to be scored at least once",
+        )
+    assert worker_a.process.returncode == -signal.SIGKILL
+    assert len(first | second) == 400
