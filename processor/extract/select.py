@@ -1,0 +1,176 @@
+"""Receiver side: which spans and log records of a request are worth forwarding, grouped by trace.
+
+The sampler decides on the trace id first; attributes are read only for the traces it keeps
+(most spans in real traffic are not LLM calls, and reading attributes is the expensive part).
+Of a kept trace we forward its LLM spans, retrieval spans, and spans carrying a slice label key:
+the label spans go along even when this request holds no LLM call of that trace, because the
+LLM span may already be on its way in an earlier export, or come in a later one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs, ScopeLogs
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+from processor.extract.classify import SpanRole, inspect_attributes
+from processor.extract.config import SlicesConfig
+from processor.extract.genai import is_content_event
+from processor.extract.otlp import SPAN_ID_LEN, TRACE_ID_LEN, log_event_name, valid_span_id, valid_trace_id
+from processor.sampler.trace_id import TraceIdSampler, priority_of_any_value
+
+
+@dataclass
+class TraceSelection:
+    """What `select_traces` kept: one request per trace id, resource and scope preserved.
+
+    `llm_calls_found` counts LLM spans among the sampled traces only (others are never inspected).
+    `rejected` spans had an invalid trace or span id; `rejected_reason` says so without any content.
+    """
+
+    traces: dict[bytes, ExportTraceServiceRequest] = field(default_factory=dict)
+    spans_received: int = 0
+    llm_calls_found: int = 0
+    spans_kept: int = 0
+    rejected: int = 0
+    rejected_reason: str = ""
+
+
+@dataclass
+class LogSelection:
+    """What `select_logs` kept: GenAI events of sampled traces, one request per trace id."""
+
+    logs: dict[bytes, ExportLogsServiceRequest] = field(default_factory=dict)
+    records_received: int = 0
+    records_kept: int = 0
+    rejected: int = 0
+    rejected_reason: str = ""
+
+
+def _priority(span: Span, attribute: str) -> bool | None:
+    for kv in span.attributes:
+        if kv.key == attribute:
+            return priority_of_any_value(kv.value)
+    return None
+
+
+def select_traces(
+    request: ExportTraceServiceRequest, sampler: TraceIdSampler, slices: SlicesConfig
+) -> TraceSelection:
+    """Keep, per sampled trace, its LLM, retrieval and label-carrying spans.
+
+    A `sampling.priority` span attribute (the sampler's `priority_attribute`) overrides the hash as
+    in the Collector: > 0 keeps the span's trace, 0 drops that span. Checking it means one scan of
+    the keys of every span; an empty `priority_attribute` turns the override and the scan off.
+    """
+    result = TraceSelection()
+    label_keys = slices.attribute_keys
+    priority_key = sampler.priority_attribute
+    decisions: dict[bytes, bool] = {}
+    candidates: list[tuple[int, int, Span]] = []
+    for rs_index, resource_spans in enumerate(request.resource_spans):
+        for ss_index, scope_spans in enumerate(resource_spans.scope_spans):
+            for span in scope_spans.spans:
+                result.spans_received += 1
+                trace_id = span.trace_id
+                if not valid_trace_id(trace_id) or not valid_span_id(span.span_id):
+                    result.rejected += 1
+                    continue
+                if trace_id not in decisions:
+                    decisions[trace_id] = sampler.keep(trace_id)
+                if priority_key:
+                    priority = _priority(span, priority_key)
+                    if priority is False:
+                        continue  # the Collector drops exactly this span
+                    if priority:
+                        decisions[trace_id] = True
+                candidates.append((rs_index, ss_index, span))
+    if result.rejected:
+        result.rejected_reason = (
+            f"{result.rejected} span(s) with an invalid trace id or span id "
+            f"(must be {TRACE_ID_LEN} and {SPAN_ID_LEN} bytes, not all zero)"
+        )
+
+    scopes: dict[tuple[bytes, int, int], ScopeSpans] = {}
+    resources: dict[tuple[bytes, int], ResourceSpans] = {}
+    for rs_index, ss_index, span in candidates:
+        trace_id = span.trace_id
+        if not decisions[trace_id]:
+            continue
+        role, labelled = inspect_attributes(span.attributes, label_keys)
+        if role is SpanRole.LLM:
+            result.llm_calls_found += 1
+        elif role is SpanRole.OTHER and not labelled:
+            continue
+        scope = scopes.get((trace_id, rs_index, ss_index))
+        if scope is None:
+            resource = resources.get((trace_id, rs_index))
+            if resource is None:
+                out = result.traces.get(trace_id)
+                if out is None:
+                    out = result.traces[trace_id] = ExportTraceServiceRequest()
+                source = request.resource_spans[rs_index]
+                resource = out.resource_spans.add(schema_url=source.schema_url)
+                resource.resource.CopyFrom(source.resource)
+                resources[(trace_id, rs_index)] = resource
+            source_scope = request.resource_spans[rs_index].scope_spans[ss_index]
+            scope = resource.scope_spans.add(schema_url=source_scope.schema_url)
+            scope.scope.CopyFrom(source_scope.scope)
+            scopes[(trace_id, rs_index, ss_index)] = scope
+        scope.spans.append(span)
+        result.spans_kept += 1
+    return result
+
+
+def select_logs(request: ExportLogsServiceRequest, sampler: TraceIdSampler) -> LogSelection:
+    """Keep GenAI events (`gen_ai.*` event name) of sampled traces, with valid trace and span ids.
+
+    Records without a trace id are ordinary logs: not ours, not rejected. Records whose ids have the
+    wrong length are rejected. (No priority override here: log records carry no span attributes.)
+    """
+    result = LogSelection()
+    decisions: dict[bytes, bool] = {}
+    scopes: dict[tuple[bytes, int, int], ScopeLogs] = {}
+    resources: dict[tuple[bytes, int], ResourceLogs] = {}
+    for rl_index, resource_logs in enumerate(request.resource_logs):
+        for sl_index, scope_logs in enumerate(resource_logs.scope_logs):
+            for record in scope_logs.log_records:
+                result.records_received += 1
+                trace_id, span_id = record.trace_id, record.span_id
+                if len(trace_id) not in (0, TRACE_ID_LEN) or len(span_id) not in (0, SPAN_ID_LEN):
+                    result.rejected += 1
+                    continue
+                if not valid_trace_id(trace_id) or not valid_span_id(span_id):
+                    continue  # not joined to a span: nothing to evaluate it with
+                keep = decisions.get(trace_id)
+                if keep is None:
+                    keep = decisions[trace_id] = sampler.keep(trace_id)
+                if not keep or not is_content_event(log_event_name(record)):
+                    continue
+                scope = scopes.get((trace_id, rl_index, sl_index))
+                if scope is None:
+                    resource = resources.get((trace_id, rl_index))
+                    if resource is None:
+                        out = result.logs.get(trace_id)
+                        if out is None:
+                            out = result.logs[trace_id] = ExportLogsServiceRequest()
+                        resource = out.resource_logs.add(schema_url=resource_logs.schema_url)
+                        resource.resource.CopyFrom(resource_logs.resource)
+                        resources[(trace_id, rl_index)] = resource
+                    scope = resource.scope_logs.add(schema_url=scope_logs.schema_url)
+                    scope.scope.CopyFrom(scope_logs.scope)
+                    scopes[(trace_id, rl_index, sl_index)] = scope
+                scope.log_records.append(record)
+                result.records_kept += 1
+    if result.rejected:
+        result.rejected_reason = (
+            f"{result.rejected} log record(s) with a malformed trace id or span id "
+            f"(must be {TRACE_ID_LEN} and {SPAN_ID_LEN} bytes)"
+        )
+    return result
+
+
+__all__ = ["LogSelection", "TraceSelection", "select_logs", "select_traces"]

@@ -1,0 +1,169 @@
+"""select_traces / select_logs: the sampler decides first; of kept traces, LLM, retrieval and label spans."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from processor.extract import SpanRole, classify, select_logs, select_traces
+from processor.extract.config import SlicesConfig
+from processor.sampler.config import SamplingConfig
+from processor.sampler.trace_id import TraceIdSampler
+from tests.extract.conftest import FLAVOURS, load, log, logs_request, span, traces_request
+
+ALL = TraceIdSampler(SamplingConfig(rate=1.0))
+NONE = TraceIdSampler(SamplingConfig(rate=0.0))
+SLICES = SlicesConfig()
+
+
+def _mixed_trace(trace: int = 1) -> list:
+    return [
+        span(trace, 1, None, app__locale="en-US", http__route="/ask"),  # label carrier (root)
+        span(trace, 2, 1, db__system="postgresql"),  # plain span: dropped
+        span(trace, 3, 2, gen_ai__operation__name="chat", gen_ai__provider__name="openai"),  # LLM
+        span(trace, 4, 1, openinference__span__kind="RETRIEVER"),  # retrieval
+        span(trace, 5, 1, gen_ai__operation__name="embeddings", gen_ai__provider__name="openai"),  # plain
+    ]
+
+
+def _span_ids(request) -> list[int]:
+    return [
+        int.from_bytes(s.span_id, "big")
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for s in ss.spans
+    ]
+
+
+def test_rate_zero_keeps_nothing() -> None:
+    result = select_traces(traces_request(_mixed_trace()), NONE, SLICES)
+    assert result.traces == {}
+    assert (result.spans_received, result.spans_kept, result.llm_calls_found, result.rejected) == (5, 0, 0, 0)
+
+
+def test_rate_one_keeps_llm_retrieval_and_label_spans_only() -> None:
+    result = select_traces(traces_request(_mixed_trace()), ALL, SLICES)
+    trace_id = (1).to_bytes(16, "big")
+    assert list(result.traces) == [trace_id]
+    assert _span_ids(result.traces[trace_id]) == [1, 3, 4]
+    assert (result.spans_received, result.spans_kept, result.llm_calls_found) == (5, 3, 1)
+
+
+def test_resource_and_scope_are_preserved_per_trace() -> None:
+    request = traces_request(
+        _mixed_trace(1) + _mixed_trace(2), resource={"service.name": "bot", "app.tenant": "a"}
+    )
+    result = select_traces(request, ALL, SLICES)
+    assert len(result.traces) == 2
+    for out in result.traces.values():
+        assert len(out.resource_spans) == 1
+        assert out.resource_spans[0].resource == request.resource_spans[0].resource
+        assert out.resource_spans[0].scope_spans[0].scope.name == "test"
+        assert len({s.trace_id for s in out.resource_spans[0].scope_spans[0].spans}) == 1
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_fixture_flavours_keep_llm_and_root(otlp_fixtures: pathlib.Path, flavour: str) -> None:
+    traces, logs = load(otlp_fixtures, flavour)
+    result = select_traces(traces, ALL, SLICES)
+    assert (result.spans_received, result.spans_kept, result.llm_calls_found) == (4, 4, 2)
+    assert len(result.traces) == 2
+    if logs is not None:
+        kept = select_logs(logs, ALL)
+        assert kept.records_kept == kept.records_received > 0
+        assert set(kept.logs) == set(result.traces)
+        assert select_logs(logs, NONE).records_kept == 0
+
+
+def test_invalid_ids_are_rejected_and_counted() -> None:
+    spans = [
+        span(bytes(16), 1, None, gen_ai__operation__name="chat", gen_ai__provider__name="x"),  # zero trace id
+        span(b"\x01" * 15, 2),  # short trace id
+        span(3, bytes(8)),  # zero span id
+        span(4, b"\x01\x02"),  # short span id
+        span(5, 5, None, gen_ai__operation__name="chat", gen_ai__provider__name="x"),
+    ]
+    result = select_traces(traces_request(spans), ALL, SLICES)
+    assert (result.rejected, result.spans_kept, result.spans_received) == (4, 1, 5)
+    assert result.rejected_reason.startswith("4 span(s) with an invalid trace id or span id")
+    # rejected even when the sampler would have dropped them
+    assert select_traces(traces_request(spans), NONE, SLICES).rejected == 4
+
+
+def test_garbage_attribute_values_do_not_crash() -> None:
+    spans = [
+        span(1, 1, None, gen_ai__operation__name=["chat"], gen_ai__provider__name={"a": 1}),
+        span(1, 2, None, openinference__span__kind=b"LLM", app__locale=3.5),
+        span(1, 3, None, llm__request__type=7, gen_ai__system=True),
+        span(1, 4, None, gen_ai__operation__name="chat", gen_ai__provider__name=""),
+    ]
+    result = select_traces(traces_request(spans), ALL, SLICES)
+    assert result.llm_calls_found == 0
+    assert _span_ids(result.traces[(1).to_bytes(16, "big")]) == [2]  # carries app.locale
+
+
+def test_custom_slice_keys_decide_what_label_spans_are_kept() -> None:
+    slices = SlicesConfig(labels={"team": ["app.team"]})
+    spans = [span(1, 1, None, app__team="search"), span(1, 2, None, app__locale="en-US")]
+    assert _span_ids(select_traces(traces_request(spans), ALL, slices).traces[(1).to_bytes(16, "big")]) == [1]
+
+
+def test_sampling_priority_overrides_per_span() -> None:
+    spans = [
+        span(1, 1, None, gen_ai__operation__name="chat", gen_ai__provider__name="x", sampling__priority=1),
+        span(1, 2, 1, app__locale="en-US"),
+        span(2, 3, None, gen_ai__operation__name="chat", gen_ai__provider__name="x", sampling__priority=0),
+        span(2, 4, 3, app__locale="en-US"),
+    ]
+    never = select_traces(traces_request(spans), NONE, SLICES)
+    assert list(never.traces) == [(1).to_bytes(16, "big")]  # > 0 keeps its trace at rate 0
+    assert _span_ids(never.traces[(1).to_bytes(16, "big")]) == [1, 2]
+    always = select_traces(traces_request(spans), ALL, SLICES)
+    assert _span_ids(always.traces[(2).to_bytes(16, "big")]) == [4]  # 0 drops exactly that span
+    off = TraceIdSampler(SamplingConfig(rate=0.0, priority_attribute=""))
+    assert select_traces(traces_request(spans), off, SLICES).traces == {}
+
+
+def test_select_logs_keeps_genai_events_of_sampled_traces() -> None:
+    records = [
+        log(1, 1, "gen_ai.client.inference.operation.details"),
+        log(1, 1, "gen_ai.user.message", {"content": "hi"}, field=False),  # older SDK: event.name attribute
+        log(1, 1, "app.audit"),  # not a GenAI event
+        log(1, 1, ""),  # plain log line
+    ]
+    plain = logs_request(records)
+    plain.resource_logs[0].scope_logs[0].log_records.add(body={"string_value": "no trace"})  # ordinary log
+    result = select_logs(plain, ALL)
+    assert (result.records_received, result.records_kept, result.rejected) == (5, 2, 0)
+    assert select_logs(plain, NONE).records_kept == 0
+
+
+def test_select_logs_rejects_malformed_ids() -> None:
+    request = logs_request([log(1, 1, "gen_ai.choice")])
+    bad = request.resource_logs[0].scope_logs[0].log_records.add(event_name="gen_ai.choice")
+    bad.trace_id = b"\x01" * 5
+    bad.span_id = b"\x01" * 8
+    result = select_logs(request, ALL)
+    assert (result.records_kept, result.rejected) == (1, 1)
+    assert "malformed trace id or span id" in result.rejected_reason
+
+
+def test_classify_markers() -> None:
+    def role(**attrs: object) -> SpanRole:
+        return classify(span(1, 1, None, **attrs))
+
+    assert role(gen_ai__operation__name="text_completion", gen_ai__system="openai") is SpanRole.LLM
+    assert (
+        role(gen_ai__operation__name="generate_content", gen_ai__provider__name="gcp.gemini") is SpanRole.LLM
+    )
+    assert role(gen_ai__operation__name="chat") is SpanRole.OTHER  # no provider
+    assert role(gen_ai__operation__name="retrieval", gen_ai__provider__name="x") is SpanRole.RETRIEVAL
+    assert role(gen_ai__operation__name="execute_tool", gen_ai__provider__name="x") is SpanRole.OTHER
+    assert role(openinference__span__kind="LLM") is SpanRole.LLM
+    assert role(openinference__span__kind="RETRIEVER") is SpanRole.RETRIEVAL
+    assert role(openinference__span__kind="CHAIN") is SpanRole.OTHER
+    assert role(llm__request__type="chat", gen_ai__system="OpenAI") is SpanRole.LLM
+    assert role(llm__request__type="embedding", gen_ai__system="OpenAI") is SpanRole.OTHER
+    assert role(gen_ai__system="Anthropic") is SpanRole.LLM  # OpenLLMetry without a request type
+    assert role(http__route="/") is SpanRole.OTHER
