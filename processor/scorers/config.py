@@ -23,6 +23,7 @@ class ScorerSpec:
     threshold: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
     function: str = ""  # module:function for a custom scorer
+    builtin: str = ""  # the built-in to run when `name` is your own label (two `regex` checks, say)
 
     def validate(self, path: str) -> list[str]:
         problems: list[str] = []
@@ -32,6 +33,8 @@ class ScorerSpec:
             problems.append(f"{path}.threshold: must be between 0 and 1, got {self.threshold}")
         if self.function and ":" not in self.function:
             problems.append(f"{path}.function: must be module:function, got {self.function!r}")
+        if self.function and self.builtin:
+            problems.append(f"{path}: set either builtin or function, not both")
         return problems
 
 

@@ -1,0 +1,162 @@
+"""Contract scorers: deterministic pass/fail checks on the answer's text. Each scores 1.0 or 0.0.
+
+    contains     expected appears in the answer (case-insensitive by default), as in the CI gate
+    exact        the answer equals expected (optionally stripped / casefolded)
+    regex        the answer matches a pattern compiled at build time
+    json_valid   the answer is one JSON document
+    json_schema  the answer is JSON valid against a schema read and checked at build time
+
+`contains` and `exact` skip with `no_expected` when the case has no expected answer. Explanations
+never quote the answer: a schema failure names the JSON path and the failing keyword only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+import jsonschema.exceptions
+import jsonschema.protocols
+
+from processor.model import EvalCase, Score
+
+DEFAULT_THRESHOLD = 1.0
+
+_FENCE = re.compile(r"\A\s*```[\w-]*[ \t]*\n(.*?)\n?```\s*\Z", re.DOTALL)
+
+
+def strip_code_fence(text: str) -> str:
+    """The body of a Markdown code fence wrapping the whole text (```json ... ```), else the text."""
+    match = _FENCE.match(text)
+    return match.group(1) if match else text
+
+
+def _verdict(name: str, ok: bool, threshold: float | None, explanation: str = "") -> Score:
+    return Score.scored(name, 1.0 if ok else 0.0, threshold=threshold, explanation=explanation)
+
+
+class ContainsScorer:
+    """`contains`: `expected` is a substring of the answer."""
+
+    def __init__(self, name: str, *, threshold: float | None, case_sensitive: bool) -> None:
+        self.name = name
+        self.threshold = threshold
+        self._case_sensitive = case_sensitive
+
+    def _norm(self, text: str) -> str:
+        text = unicodedata.normalize("NFKC", text)
+        return text if self._case_sensitive else text.casefold()
+
+    def __call__(self, case: EvalCase) -> Score:
+        if case.expected is None or not case.expected.strip():
+            return Score.skipped(self.name, "no_expected")
+        ok = self._norm(case.expected.strip()) in self._norm(case.output)
+        return _verdict(self.name, ok, self.threshold, "" if ok else "expected text not found in the answer")
+
+
+class ExactScorer:
+    """`exact`: the answer equals `expected`."""
+
+    def __init__(self, name: str, *, threshold: float | None, strip: bool, casefold: bool) -> None:
+        self.name = name
+        self.threshold = threshold
+        self._strip = strip
+        self._casefold = casefold
+
+    def _norm(self, text: str) -> str:
+        if self._strip:
+            text = text.strip()
+        return text.casefold() if self._casefold else text
+
+    def __call__(self, case: EvalCase) -> Score:
+        if case.expected is None:
+            return Score.skipped(self.name, "no_expected")
+        ok = self._norm(case.output) == self._norm(case.expected)
+        return _verdict(self.name, ok, self.threshold, "" if ok else "answer differs from expected")
+
+
+class RegexScorer:
+    """`regex`: the answer matches `pattern` (search anywhere, or the whole answer with `fullmatch`)."""
+
+    def __init__(
+        self, name: str, *, threshold: float | None, pattern: re.Pattern[str], fullmatch: bool
+    ) -> None:
+        self.name = name
+        self.threshold = threshold
+        self._pattern = pattern
+        self._fullmatch = fullmatch
+
+    def __call__(self, case: EvalCase) -> Score:
+        text = case.output
+        found = self._pattern.fullmatch(text) if self._fullmatch else self._pattern.search(text)
+        return _verdict(
+            self.name, found is not None, self.threshold, "" if found else "pattern did not match"
+        )
+
+
+def _parse_json(text: str, *, strip_fence: bool) -> tuple[bool, Any, str]:
+    if strip_fence:
+        text = strip_code_fence(text)
+    try:
+        return True, json.loads(text), ""
+    except (ValueError, RecursionError) as exc:
+        # The position is useful; the message's quoted text is not ours to repeat.
+        pos = getattr(exc, "pos", None)
+        return False, None, "not valid JSON" + (f" (at character {pos})" if pos is not None else "")
+
+
+class JsonValidScorer:
+    """`json_valid`: the answer is a single JSON document."""
+
+    def __init__(self, name: str, *, threshold: float | None, strip_fence: bool) -> None:
+        self.name = name
+        self.threshold = threshold
+        self._strip_fence = strip_fence
+
+    def __call__(self, case: EvalCase) -> Score:
+        ok, _, why = _parse_json(case.output, strip_fence=self._strip_fence)
+        return _verdict(self.name, ok, self.threshold, why)
+
+
+def check_schema(schema: Mapping[str, Any]) -> jsonschema.protocols.Validator:
+    """A validator for `schema` (its `$schema` draft, else the latest); raises SchemaError if invalid."""
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _json_path(error: jsonschema.exceptions.ValidationError) -> str:
+    path = "$"
+    for part in error.absolute_path:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+class JsonSchemaScorer:
+    """`json_schema`: the answer is JSON and valid against the configured schema."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        threshold: float | None,
+        validator: jsonschema.protocols.Validator,
+        strip_fence: bool,
+    ) -> None:
+        self.name = name
+        self.threshold = threshold
+        self._validator = validator
+        self._strip_fence = strip_fence
+
+    def __call__(self, case: EvalCase) -> Score:
+        ok, document, why = _parse_json(case.output, strip_fence=self._strip_fence)
+        if not ok:
+            return _verdict(self.name, False, self.threshold, why)
+        error = jsonschema.exceptions.best_match(self._validator.iter_errors(document))
+        if error is None:
+            return _verdict(self.name, True, self.threshold)
+        return _verdict(self.name, False, self.threshold, f"{_json_path(error)}: fails '{error.validator}'")

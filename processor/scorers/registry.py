@@ -1,0 +1,297 @@
+"""Registry name -> factory; build every configured scorer at start-up; run them on one case.
+
+Each factory reads its spec's `params` through `Params` (typed, unknown keys reported), applies
+the scorer's default threshold when the spec has none, and returns a ready `Scorer`. Anything
+wrong raises ConfigError with messages that lead with the key path, e.g.
+
+    scorers.enabled[2].params.pattern: invalid regular expression '(': missing ), unterminated subpattern
+    scorers.enabled[0].name: unknown scorer 'relevence' (did you mean 'relevance'?)
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import pathlib
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import jsonschema.exceptions
+
+from processor.errors import ConfigError
+from processor.model import EvalCase, Score
+from processor.scorers import _text, context, contract, judge, relevance
+from processor.scorers._params import Params
+from processor.scorers.chat import ChatClient, UrllibChatClient
+from processor.scorers.config import ScorerSpec
+from processor.scorers.custom import build_custom
+
+
+class Scorer(Protocol):
+    """A pure function of one case, with the name and pass threshold it reports under."""
+
+    name: str
+    threshold: float | None
+
+    def __call__(self, case: EvalCase) -> Score: ...
+
+
+class ScorerFactory(Protocol):
+    def __call__(self, spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer: ...
+
+
+def _threshold(spec: ScorerSpec, default: float) -> float:
+    return default if spec.threshold is None else spec.threshold
+
+
+def _stopwords(params: Params) -> frozenset[str]:
+    """`stopwords: false` turns the built-in lists off; `extra_stopwords` adds words of your own."""
+    use_builtin = params.bool("stopwords", True)
+    extra = params.str_list("extra_stopwords")
+    return _text.default_stopwords(extra, builtin=use_builtin)
+
+
+def _relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
+    params = Params(spec.params, path)
+    stop = _stopwords(params)
+    params.done()
+    return relevance.RelevanceScorer(
+        spec.name, threshold=_threshold(spec, relevance.DEFAULT_THRESHOLD), stopwords=stop
+    )
+
+
+def _context_relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
+    params = Params(spec.params, path)
+    stop = _stopwords(params)
+    params.done()
+    threshold = _threshold(spec, context.DEFAULT_CONTEXT_RELEVANCE_THRESHOLD)
+    return context.ContextRelevanceScorer(spec.name, threshold=threshold, stopwords=stop)
+
+
+def _groundedness(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
+    params = Params(spec.params, path)
+    stop = _stopwords(params)
+    params.done()
+    threshold = _threshold(spec, context.DEFAULT_GROUNDEDNESS_THRESHOLD)
+    return context.GroundednessScorer(spec.name, threshold=threshold, stopwords=stop)
+
+
+def _contains(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
+    params = Params(spec.params, path)
+    case_sensitive = params.bool("case_sensitive", False)
+    params.done()
+    return contract.ContainsScorer(
+        spec.name, threshold=_threshold(spec, contract.DEFAULT_THRESHOLD), case_sensitive=case_sensitive
+    )
+
+
+def _exact(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
+    params = Params(spec.params, path)
+    strip = params.bool("strip", True)
+    casefold = params.bool("casefold", False)
+    params.done()
+    return contract.ExactScorer(
+        spec.name, threshold=_threshold(spec, contract.DEFAULT_THRESHOLD), strip=strip, casefold=casefold
+    )
+
+
+def _regex(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
+    params = Params(spec.params, path)
+    pattern_text = params.str("pattern", required=True)
+    ignore_case = params.bool("ignore_case", False)
+    fullmatch = params.bool("fullmatch", False)
+    compiled: re.Pattern[str] | None = None
+    if pattern_text:
+        try:
+            compiled = re.compile(pattern_text, re.IGNORECASE if ignore_case else 0)
+        except re.error as exc:
+            params.problem("pattern", f"invalid regular expression {pattern_text!r}: {exc}")
+    params.done()
+    assert compiled is not None
+    return contract.RegexScorer(
+        spec.name,
+        threshold=_threshold(spec, contract.DEFAULT_THRESHOLD),
+        pattern=compiled,
+        fullmatch=fullmatch,
+    )
+
+
+def _json_valid(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
+    params = Params(spec.params, path)
+    strip_fence = params.bool("strip_code_fence", False)
+    params.done()
+    return contract.JsonValidScorer(
+        spec.name, threshold=_threshold(spec, contract.DEFAULT_THRESHOLD), strip_fence=strip_fence
+    )
+
+
+def _load_schema(params: Params) -> dict[str, Any] | None:
+    inline = params.raw("schema")
+    file = params.str("schema_file")
+    if (inline is None) == (not file):
+        params.problem("schema", "set exactly one of schema (a mapping) or schema_file (a path)")
+        return None
+    if inline is not None:
+        if not isinstance(inline, dict):
+            params.problem("schema", f"expected a mapping (a JSON Schema object), got {inline!r}")
+            return None
+        return inline
+    try:
+        loaded = json.loads(pathlib.Path(file).read_text(encoding="utf-8"))
+    except OSError as exc:
+        params.problem("schema_file", f"cannot read {file!r}: {exc.strerror or exc}")
+        return None
+    except ValueError as exc:
+        params.problem("schema_file", f"{file!r} is not valid JSON: {exc}")
+        return None
+    if not isinstance(loaded, dict):
+        params.problem("schema_file", f"{file!r} must hold a JSON object, got {type(loaded).__name__}")
+        return None
+    return loaded
+
+
+def _json_schema(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
+    params = Params(spec.params, path)
+    schema = _load_schema(params)
+    strip_fence = params.bool("strip_code_fence", False)
+    validator = None
+    if schema is not None:
+        try:
+            validator = contract.check_schema(schema)
+        except jsonschema.exceptions.SchemaError as exc:
+            where = "schema_file" if params.has("schema_file") else "schema"
+            params.problem(where, f"not a valid JSON Schema: {exc.message}")
+    params.done()
+    assert validator is not None
+    return contract.JsonSchemaScorer(
+        spec.name,
+        threshold=_threshold(spec, contract.DEFAULT_THRESHOLD),
+        validator=validator,
+        strip_fence=strip_fence,
+    )
+
+
+def _judge(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
+    params = Params(spec.params, path)
+    base_url = params.str("base_url", required=True)
+    if base_url and not base_url.startswith(("http://", "https://")):
+        params.problem("base_url", f"must start with http:// or https://, got {base_url!r}")
+    model = params.str("model", required=True)
+    key_env = params.str("api_key_env")
+    api_key = ""
+    if key_env:
+        api_key = os.environ.get(key_env, "")
+        if not api_key:
+            params.problem("api_key_env", f"environment variable {key_env} is not set")
+    rubric = params.str("rubric", judge.DEFAULT_RUBRIC)
+    for problem in judge.check_rubric(rubric):
+        params.problem("rubric", problem)
+    settings = judge.JudgeSettings(
+        url=judge.judge_url(base_url),
+        model=model,
+        rubric=rubric,
+        scale=params.float("scale", 10.0, low=0.0, low_open=True),
+        timeout_s=params.float("timeout_s", 30.0, low=0.0, low_open=True),
+        max_retries=params.int("max_retries", 3, low=0, high=10),
+        backoff_initial_s=params.float("backoff_initial_s", 0.5, low=0.0),
+        backoff_max_s=params.float("backoff_max_s", 30.0, low=0.0),
+        max_concurrency=params.int("max_concurrency", 4, low=1),
+        budget_tokens_per_hour=params.int("budget_tokens_per_hour", 0, low=0),
+        max_tokens=params.int("max_tokens", 200, low=0),
+        temperature=params.float("temperature", 0.0, low=0.0, high=2.0),
+        max_field_chars=params.int("max_field_chars", 8000, low=100),
+    )
+    params.done()
+    return judge.JudgeScorer(
+        spec.name,
+        threshold=_threshold(spec, judge.DEFAULT_THRESHOLD),
+        settings=settings,
+        client=judge_client if judge_client is not None else UrllibChatClient(),
+        api_key=api_key,
+    )
+
+
+#: Registry name -> factory. Custom scorers are not listed: a spec with `function` builds one.
+BUILTIN: dict[str, ScorerFactory] = {
+    "relevance": _relevance,
+    "context_relevance": _context_relevance,
+    "groundedness": _groundedness,
+    "judge": _judge,
+    "contains": _contains,
+    "exact": _exact,
+    "regex": _regex,
+    "json_valid": _json_valid,
+    "json_schema": _json_schema,
+}
+
+
+def build_scorer(
+    spec: ScorerSpec, *, path: str = "scorers.enabled[0]", judge_client: ChatClient | None = None
+) -> Scorer:
+    """Build one scorer: the custom `function` when set, else the built-in `builtin` or `name`.
+
+    The spec's `name` is always the scorer's (and every Score's) name; `builtin: regex` lets two
+    differently named scorers share one built-in.
+
+    Raises:
+        ConfigError: unknown name, bad params, or a custom function that cannot be imported / called;
+            every message leads with the key path under `path`.
+    """
+    problems = spec.validate(path)
+    if problems:
+        raise ConfigError(problems)
+    if spec.function:
+        return build_custom(
+            spec.name, spec.function, threshold=spec.threshold, params=dict(spec.params), path=path
+        )
+    kind, key = (spec.builtin, "builtin") if spec.builtin else (spec.name, "name")
+    factory = BUILTIN.get(kind)
+    if factory is None:
+        suggestion = difflib.get_close_matches(kind, BUILTIN, n=1)
+        hint = f" (did you mean '{suggestion[0]}'?)" if suggestion else f"; built-ins: {', '.join(BUILTIN)}"
+        custom = "" if spec.builtin else "; a custom scorer needs function: module:function"
+        raise ConfigError([f"{path}.{key}: unknown scorer {kind!r}{hint}{custom}"])
+    return factory(spec, path, judge_client)
+
+
+def build_scorers(
+    specs: Sequence[ScorerSpec], *, path: str = "scorers.enabled", judge_client: ChatClient | None = None
+) -> list[Scorer]:
+    """Build every scorer; all problems across all specs are raised together as one ConfigError."""
+    problems: list[str] = []
+    scorers: list[Scorer] = []
+    names = [s.name for s in specs]
+    repeated = sorted({n for n in names if n and names.count(n) > 1})
+    if repeated:
+        problems.append(f"{path}: scorer names must be unique, repeated: {', '.join(repeated)}")
+    for i, spec in enumerate(specs):
+        try:
+            scorers.append(build_scorer(spec, path=f"{path}[{i}]", judge_client=judge_client))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return scorers
+
+
+def run_scorers(scorers: Sequence[Scorer], case: EvalCase) -> list[Score]:
+    """Every scorer on one case, in order. Never raises for a scorer's sake.
+
+    A case without content (metadata-only instrumentation) is skipped with `no_content` by every
+    scorer rather than scored as empty text; a scorer that raises yields an ERROR with reason
+    `exception`; one that returns something other than a Score yields `bad_return`.
+    """
+    if not case.has_content:
+        return [Score.skipped(s.name, "no_content") for s in scorers]
+    scores: list[Score] = []
+    for scorer in scorers:
+        try:
+            score = scorer(case)
+        except Exception as exc:  # a scorer bug must cost one score, not the worker
+            score = Score.errored(scorer.name, "exception", f"{type(exc).__name__}: {exc}")
+        if not isinstance(score, Score):
+            score = Score.errored(scorer.name, "bad_return", f"returned {type(score).__name__}, not Score")
+        scores.append(score)
+    return scores
