@@ -1,0 +1,269 @@
+"""Where the outputs come from: a recorded file, the user's Python function, or a chat endpoint.
+
+Each source turns golden cases into `Produced` results, one per case, in case order. A failing call
+(exception, timeout, HTTP error, a non-string return) is an error for that case, not a regression;
+only input that cannot be used at all (an unreadable outputs file, an output missing for a case, a
+target that cannot be imported) raises InputError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+import os
+import pathlib
+import threading
+import typing
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from processor.model import EvalCase
+from processor.offline.golden import GoldenCase, InputError, read_jsonl
+
+
+@dataclass(frozen=True)
+class Produced:
+    """The output for one case, or why there is none (`error` is a short reason, `detail` free text)."""
+
+    output: str | None
+    error: str = ""
+    detail: str = ""
+
+
+class OutputSource(typing.Protocol):
+    def produce(self, cases: Sequence[GoldenCase]) -> list[Produced]: ...
+
+
+# --- recorded outputs -------------------------------------------------------------------------------
+
+
+class RecordedOutputs:
+    """Outputs recorded as JSONL lines {"id" or "input", "output"}: by id when given, else by input."""
+
+    def __init__(self, path: str) -> None:
+        self.path = pathlib.Path(path)
+        problems: list[str] = []
+        if not self.path.is_file():
+            raise InputError([f"{path}: no such file"])
+        self.by_id: dict[str, tuple[str, str]] = {}
+        self.by_input: dict[str, tuple[str, str]] = {}
+        for number, row in read_jsonl(self.path, problems):
+            where = f"{self.path}:{number}"
+            output = row.get("output")
+            if "output" not in row:
+                problems.append(f"{where}: missing `output`")
+                continue
+            if not isinstance(output, str):
+                problems.append(f"{where}: `output` must be a string, got {type(output).__name__}")
+                continue
+            if row.get("id") is not None:
+                key, index, what = str(row["id"]), self.by_id, "id"
+            elif isinstance(row.get("input"), str):
+                key, index, what = row["input"], self.by_input, "input"
+            else:
+                problems.append(f"{where}: needs an `id` or an `input` string to match a golden case")
+                continue
+            if key in index and index[key][0] != output:
+                problems.append(f"{where}: a different output for the same {what} is at {index[key][1]}")
+                continue
+            index.setdefault(key, (output, where))
+        if problems:
+            raise InputError(problems)
+
+    def produce(self, cases: Sequence[GoldenCase]) -> list[Produced]:
+        produced: list[Produced] = []
+        missing: list[str] = []
+        for golden in cases:
+            found = self.by_id.get(golden.id) or self.by_input.get(golden.case.input)
+            if found is None:
+                missing.append(
+                    f"{golden.source}: no output in {self.path} for case {golden.id!r} (by id or input)"
+                )
+            else:
+                produced.append(Produced(found[0]))
+        if missing:
+            raise InputError(missing)
+        return produced
+
+
+# --- calls, concurrently, each with a timeout -------------------------------------------------------
+
+
+def _call_all(
+    call: Callable[[GoldenCase], str], cases: Sequence[GoldenCase], *, concurrency: int, timeout_s: float
+) -> list[Produced]:
+    """Run `call` for every case on `concurrency` threads; a call past `timeout_s` is abandoned as an error.
+
+    Python cannot stop a thread: an abandoned call runs on in a daemon thread and its result is dropped.
+    """
+
+    def one(golden: GoldenCase) -> Produced:
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["value"] = call(golden)
+            except BaseException as exc:  # the user's code: anything it raises is that case's error
+                box["exc"] = exc
+
+        thread = threading.Thread(target=run, name=f"target-{golden.id}", daemon=True)
+        thread.start()
+        thread.join(timeout_s)
+        if thread.is_alive():
+            return Produced(None, "timeout", f"no output within {timeout_s:g}s")
+        if "exc" in box:
+            exc = box["exc"]
+            return Produced(None, _error_reason(exc), f"{type(exc).__name__}: {exc}")
+        value = box.get("value")
+        if not isinstance(value, str):
+            return Produced(None, "bad_output", f"returned {type(value).__name__}, not a string")
+        return Produced(value)
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="offline") as pool:
+        return list(pool.map(one, cases))
+
+
+def _error_reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"http_{exc.code}"
+    if isinstance(exc, (urllib.error.URLError, ConnectionError)):
+        return "unreachable"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return "exception"
+
+
+# --- the user's function ----------------------------------------------------------------------------
+
+
+class TargetFunction:
+    """`module:function`, called with the input string, or with the whole EvalCase when it asks for one.
+
+    It gets the case when its first parameter is annotated `EvalCase` or, unannotated, is named `case`;
+    otherwise the input string. `async def` functions are run to completion on their own event loop.
+    """
+
+    def __init__(self, ref: str, *, concurrency: int = 4, timeout_s: float = 60.0) -> None:
+        self.ref = ref
+        self.function = import_function(ref, flag="--target")
+        self.wants_case = wants_case(self.function)
+        self.concurrency = concurrency
+        self.timeout_s = timeout_s
+
+    def produce(self, cases: Sequence[GoldenCase]) -> list[Produced]:
+        def call(golden: GoldenCase) -> str:
+            arg: Any = golden.case if self.wants_case else golden.case.input
+            result = self.function(arg)
+            if inspect.isawaitable(result):
+                result = asyncio.run(_await(result))
+            return result  # type: ignore[no-any-return]
+
+        return _call_all(call, cases, concurrency=self.concurrency, timeout_s=self.timeout_s)
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def import_function(ref: str, *, flag: str) -> Callable[..., Any]:
+    """Import `module:function` (dots after the colon walk attributes); InputError names the flag."""
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise InputError([f"{flag}: must be module:function, got {ref!r}"])
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise InputError(
+            [f"{flag}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}"]
+        ) from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise InputError([f"{flag}: module {module_name!r} has no attribute {attr!r}"]) from None
+    if not callable(obj):
+        raise InputError([f"{flag}: {ref!r} is not callable"])
+    return obj  # type: ignore[no-any-return]
+
+
+def wants_case(function: Callable[..., Any]) -> bool:
+    """True when the function's first parameter asks for an EvalCase (annotation, or the name `case`)."""
+    try:
+        params = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if not params:
+        return False
+    first = params[0]
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:
+        hints = {}
+    annotation = hints.get(first.name, first.annotation)
+    if annotation is inspect.Parameter.empty:
+        return first.name == "case"
+    if isinstance(annotation, str):
+        return annotation.rsplit(".", 1)[-1] == "EvalCase"
+    return annotation is EvalCase or (isinstance(annotation, type) and issubclass(annotation, EvalCase))
+
+
+# --- an OpenAI-compatible chat-completions endpoint -------------------------------------------------
+
+
+class ChatEndpoint:
+    """POST each input as the user message to `{url}/chat/completions` (unless the URL already ends so)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        model: str,
+        system: str = "",
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 4,
+        timeout_s: float = 60.0,
+        environ: typing.Mapping[str, str] | None = None,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise InputError([f"--endpoint: must be an http:// or https:// URL, got {url!r}"])
+        url = url.rstrip("/")
+        self.url = url if url.endswith("/chat/completions") else f"{url}/chat/completions"
+        self.model = model
+        self.system = system
+        env = os.environ if environ is None else environ
+        self.api_key = env.get(api_key_env, "") if api_key_env else ""
+        self.concurrency = concurrency
+        self.timeout_s = timeout_s
+
+    def request_body(self, case: EvalCase) -> dict[str, Any]:
+        messages = [{"role": "system", "content": self.system}] if self.system else []
+        messages.append({"role": "user", "content": case.input})
+        return {"model": self.model, "messages": messages}
+
+    def complete(self, case: EvalCase) -> str:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(
+            self.url, data=json.dumps(self.request_body(case)).encode(), headers=headers, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            body = json.loads(response.read())
+        try:
+            content = body["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise ValueError("response has no choices[0].message.content") from None
+        if not isinstance(content, str):
+            raise ValueError("choices[0].message.content is not a string")
+        return content
+
+    def produce(self, cases: Sequence[GoldenCase]) -> list[Produced]:
+        return _call_all(
+            lambda g: self.complete(g.case), cases, concurrency=self.concurrency, timeout_s=self.timeout_s
+        )
