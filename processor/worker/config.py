@@ -12,6 +12,7 @@ class WorkerConfig:
     max_poll_records: int = 500
     poll_timeout_s: float = 1.0
     concurrency: int = 8  # scorer calls in flight per worker (judge calls are I/O bound)
+    session_timeout_s: float = 45.0  # a member silent this long (crash, SIGKILL) loses its partitions
     drain_timeout_s: float = 20.0  # SIGTERM: finish in-flight work within this, then commit and exit
     stamp_endpoint: str = ""  # OTLP gRPC endpoint (a Collector) for gen_ai.evaluation.result events
     stamp_insecure: bool = True
@@ -25,6 +26,8 @@ class WorkerConfig:
             problems.append(f"{path}.max_poll_records: must be at least 1, got {self.max_poll_records}")
         if self.concurrency < 1:
             problems.append(f"{path}.concurrency: must be at least 1, got {self.concurrency}")
+        if not 6.0 <= self.session_timeout_s <= 300.0:  # the broker's default group session bounds
+            problems.append(f"{path}.session_timeout_s: must be between 6 and 300, got {self.session_timeout_s}")
         if self.drain_timeout_s <= 0:
             problems.append(f"{path}.drain_timeout_s: must be positive, got {self.drain_timeout_s}")
         return problems
