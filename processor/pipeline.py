@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry
 
 from processor.config import Config, split_host_port
-from processor.errors import ConfigError
+from processor.errors import ConfigError, EvalstreamError, TransportUnavailable
 
 log = logging.getLogger("evalstream")
 
@@ -34,6 +34,7 @@ class Pipeline:
     registry: CollectorRegistry
     parts: list[tuple[str, Any]] = field(default_factory=list)
     receiver: Any = None
+    sampler: Any = None
     worker: Any = None
     metrics_server: Any = None
     _stopped: bool = False
@@ -100,9 +101,11 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
                 kafka,
                 group_id=config.worker.group_id,
                 max_poll_records=config.worker.max_poll_records,
+                session_timeout_ms=int(config.worker.session_timeout_s * 1000),
+                heartbeat_interval_ms=max(1000, int(config.worker.session_timeout_s * 1000) // 3),
             )
-            producer = KafkaProducerTransport(kafka)
-            pipeline.parts.append(("worker-producer", _Stoppable(producer)))
+            producer = KafkaProducerTransport(kafka, registry=registry)
+            pipeline.parts.append(("worker-producer", _Transport(producer)))
         stamper = (
             ScoreStamper(config.worker.stamp_endpoint, insecure=config.worker.stamp_insecure)
             if config.worker.stamp_endpoint
@@ -119,7 +122,9 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
         )
         if memory is None:
             consumer.on_revoke = worker.revoked
-            pipeline.parts.append(("worker-consumer", _Stoppable(consumer)))
+            consumer.on_assign = worker.assigned
+            # The consumer connects lazily on the worker's first poll, inside the worker thread.
+            pipeline.parts.append(("worker-consumer", _Transport(consumer, start=False)))
         pipeline.worker = worker
         pipeline.parts.append(("worker", worker))
 
@@ -132,9 +137,12 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
         else:
             from processor.transport.kafka import KafkaProducerTransport
 
-            receiver_producer = KafkaProducerTransport(kafka)
-            pipeline.parts.append(("receiver-producer", _Stoppable(receiver_producer)))
-        sampler = TraceIdSampler(config.sampling)
+            receiver_producer = (
+                producer if wants_worker else KafkaProducerTransport(kafka, registry=registry)
+            )
+            if not wants_worker:
+                pipeline.parts.append(("receiver-producer", _Transport(receiver_producer)))
+        sampler = pipeline.sampler = TraceIdSampler(config.sampling)
         receiver = Receiver(config.receiver, sampler, config.slices, receiver_producer, registry)
         ready_checks.append(receiver_producer.ready)
         pipeline.receiver = receiver
@@ -151,14 +159,28 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
     return pipeline
 
 
-class _Stoppable:
-    """Adapts a transport (already running once built) to the start/shutdown lifecycle."""
+class _Transport:
+    """A Kafka transport as a pipeline part; topics are created first when `kafka.create_topics` says so."""
 
-    def __init__(self, transport: Any) -> None:
+    def __init__(self, transport: Any, *, start: bool = True) -> None:
         self._transport = transport
+        self._start = start
 
     def start(self) -> None:
-        pass
+        if self._transport.config.create_topics:
+            from processor.transport.kafka import create_topics
+
+            config = self._transport.config
+            try:
+                created = create_topics(config)
+            except Exception as exc:  # kafka-python raises its own tree; start-up must say what failed
+                raise TransportUnavailable(
+                    f"kafka.create_topics: could not create topics at {config.bootstrap_servers}: {exc}"
+                ) from None
+            if created:
+                log.info("created Kafka topics: %s", ", ".join(created))
+        if self._start:
+            self._transport.start()
 
     def shutdown(self, timeout_s: float) -> None:
         self._transport.shutdown(timeout_s)
@@ -183,7 +205,7 @@ def run(config: Config, *, role: str = "all") -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         pipeline.start()
-    except OSError as exc:
+    except (OSError, EvalstreamError) as exc:
         log.error("could not start: %s", exc)
         pipeline.stop()
         return 1
@@ -203,7 +225,7 @@ def _log_started(pipeline: Pipeline) -> None:
     if pipeline.receiver is not None:
         lines.append(
             f"  point a Collector's otlp_grpc exporter (traces and logs) at {pipeline.receiver.endpoint}; "
-            f"sampler: {pipeline.receiver.sampler.describe()}"
+            f"sampler: {pipeline.sampler.describe()}"
         )
     if pipeline.worker is not None:
         lines.append(f"  scorers: {', '.join(s.name for s in pipeline.worker.scorers)}")

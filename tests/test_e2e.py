@@ -185,33 +185,36 @@ def send_synthetic_traces(endpoint: str, count: int, *, batch: int = 50) -> set[
     tracer = provider.get_tracer("synthetic")
     span_ids = set()
     for i in range(count):
-        with tracer.start_as_current_span(
-            "handle_question", attributes={"app.locale": ["en-US", "fr-FR"][i % 2]}
-        ), tracer.start_as_current_span(
-            "chat gpt-4o-mini",
-            attributes={
-                "gen_ai.operation.name": "chat",
-                "gen_ai.provider.name": "openai",
-                "gen_ai.request.model": "gpt-4o-mini",
-                "gen_ai.input.messages": json.dumps(
-                    [
-                        {
-                            "role": "user",
-                            "parts": [{"type": "text", "content": f"How do I reset password {i}?"}],
-                        }
-                    ]
-                ),
-                "gen_ai.output.messages": json.dumps(
-                    [
-                        {
-                            "role": "assistant",
-                            "parts": [{"type": "text", "content": f"Reset password {i} in settings."}],
-                            "finish_reason": "stop",
-                        }
-                    ]
-                ),
-            },
-        ) as span:
+        with (
+            tracer.start_as_current_span(
+                "handle_question", attributes={"app.locale": ["en-US", "fr-FR"][i % 2]}
+            ),
+            tracer.start_as_current_span(
+                "chat gpt-4o-mini",
+                attributes={
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": "gpt-4o-mini",
+                    "gen_ai.input.messages": json.dumps(
+                        [
+                            {
+                                "role": "user",
+                                "parts": [{"type": "text", "content": f"How do I reset password {i}?"}],
+                            }
+                        ]
+                    ),
+                    "gen_ai.output.messages": json.dumps(
+                        [
+                            {
+                                "role": "assistant",
+                                "parts": [{"type": "text", "content": f"Reset password {i} in settings."}],
+                                "finish_reason": "stop",
+                            }
+                        ]
+                    ),
+                },
+            ) as span,
+        ):
             span_ids.add(format(span.get_span_context().span_id, "016x"))
     provider.force_flush(60_000)
     provider.shutdown()
@@ -234,8 +237,16 @@ def test_two_workers_share_partitions_and_survive_a_sigkill(
         run_processor(tmp_path, worker_config, role="worker", name="worker-a", expect_exit=None) as worker_a,
         run_processor(tmp_path, worker_config, role="worker", name="worker-b") as worker_b,
     ):
+        # both members own partitions before any data flows, so both score
+        wait_for(
+            lambda: all(
+                sample(w.metrics(), "evalstream_worker_assigned_partitions", {}) > 0
+                for w in (worker_a, worker_b)
+            ),
+            timeout_s=90,
+            what="the group to assign partitions to both workers",
+        )
         first = send_synthetic_traces(receiver.grpc_endpoint, 200)
-        # both members of the group own partitions and score
         wait_for(
             lambda: all(
                 sample(w.metrics(), "evalstream_worker_scored_cases_total", {"scorer": "relevance"}) > 0

@@ -25,8 +25,15 @@ def _default_labels() -> dict[str, list[str]]:
             "prompt.version",
             "traceloop.association.properties.prompt_version",
         ],
-        "tenant": ["app.tenant", "tenant.id", "tenant", "app.tenant.id", "enduser.tenant", "organization.id"],
-        "locale": ["app.locale", "user.locale", "locale", "app.language", "http.request.header.accept-language"],
+        "tenant": [
+            "app.tenant",
+            "tenant.id",
+            "tenant",
+            "app.tenant.id",
+            "enduser.tenant",
+            "organization.id",
+        ],
+        "locale": ["app.locale", "user.locale", "locale", "app.language", "language"],
     }
 
 

@@ -95,6 +95,11 @@ class WorkerMetrics:
             ["topic", "partition"],
             registry=registry,
         )
+        self.assigned_partitions = Gauge(
+            "evalstream_worker_assigned_partitions",
+            "Topic partitions this consumer-group member currently owns.",
+            registry=registry,
+        )
         self.judge_tokens = Counter(
             "evalstream_judge_tokens_total",
             "Tokens the LLM judge spent (prompt + completion).",
@@ -145,3 +150,111 @@ class WorkerMetrics:
             self.skipped.labels(score.name, score.reason or "unspecified").inc()
         else:
             self.errors.labels(score.name, score.reason or "unspecified").inc()
+
+
+# Every `reason` label value the receiver uses, pre-created so each series exists from the start.
+REFUSAL_REASONS = ("invalid", "too_large", "full", "unavailable", "shutting_down")
+SIGNALS = ("traces", "logs")
+REQUEST_DURATION_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+
+
+class ReceiverMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.accepted_spans = Counter(
+            "evalstream_receiver_accepted_spans",
+            "Spans accepted: sampled out or durably handed to the transport.",
+            registry=registry,
+        )
+        self.refused_spans = Counter(
+            "evalstream_receiver_refused_spans",
+            "Spans refused, per reason (invalid, too_large, full, unavailable, shutting_down).",
+            ["reason"],
+            registry=registry,
+        )
+        self.failed_spans = Counter(
+            "evalstream_receiver_failed_spans",
+            "Spans lost to an internal error of the receiver (a bug: INTERNAL).",
+            registry=registry,
+        )
+        self.accepted_log_records = Counter(
+            "evalstream_receiver_accepted_log_records",
+            "Log records accepted: sampled out or durably handed to the transport.",
+            registry=registry,
+        )
+        self.refused_log_records = Counter(
+            "evalstream_receiver_refused_log_records",
+            "Log records refused, per reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.failed_log_records = Counter(
+            "evalstream_receiver_failed_log_records",
+            "Log records lost to an internal error of the receiver.",
+            registry=registry,
+        )
+        self.llm_calls = Counter(
+            "evalstream_receiver_llm_calls",
+            "LLM calls found in accepted spans (before sampling).",
+            registry=registry,
+        )
+        self.kept_spans = Counter(
+            "evalstream_sampler_kept_spans",
+            "Spans of sampled-in traces handed to the transport.",
+            registry=registry,
+        )
+        self.requests = Counter(
+            "evalstream_receiver_requests",
+            "Export requests answered, per signal and gRPC status code.",
+            ["signal", "code"],
+            registry=registry,
+        )
+        self.request_duration = Histogram(
+            "evalstream_receiver_request_duration_seconds",
+            "Time from request received to reply, including the wait for Kafka's ack.",
+            ["signal"],
+            buckets=REQUEST_DURATION_BUCKETS,
+            registry=registry,
+        )
+        for reason in REFUSAL_REASONS:
+            self.refused_spans.labels(reason)
+            self.refused_log_records.labels(reason)
+        for signal in SIGNALS:
+            self.request_duration.labels(signal)
+
+
+SEND_ERROR_REASONS = ("unavailable", "timeout", "too_large", "full", "shutting_down")
+
+
+class TransportMetrics:
+    """evalstream_transport_* self-metrics, against the injected registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sent_records = Counter(
+            "evalstream_transport_sent_records",
+            "Records acknowledged by Kafka (acks=all), per topic.",
+            ["topic"],
+            registry=registry,
+        )
+        self.send_errors = Counter(
+            "evalstream_transport_send_errors",
+            "send() calls that failed, per reason (unavailable, timeout, too_large, full, shutting_down).",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in SEND_ERROR_REASONS:
+            self.send_errors.labels(reason)

@@ -1,4 +1,4 @@
-"""The in-process queue: joins receiver and worker in the embedded mode, and stands in for Kafka in unit tests."""
+"""The in-process queue: joins receiver and worker in the embedded mode; stands in for Kafka in unit tests."""
 
 from __future__ import annotations
 

@@ -27,7 +27,9 @@ class WorkerConfig:
         if self.concurrency < 1:
             problems.append(f"{path}.concurrency: must be at least 1, got {self.concurrency}")
         if not 6.0 <= self.session_timeout_s <= 300.0:  # the broker's default group session bounds
-            problems.append(f"{path}.session_timeout_s: must be between 6 and 300, got {self.session_timeout_s}")
+            problems.append(
+                f"{path}.session_timeout_s: must be between 6 and 300, got {self.session_timeout_s}"
+            )
         if self.drain_timeout_s <= 0:
             problems.append(f"{path}.drain_timeout_s: must be positive, got {self.drain_timeout_s}")
         return problems

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 DLQ_REASON_HEADER = "evalstream.dlq.reason"
 DLQ_SOURCE_HEADER = "evalstream.dlq.source"
 
+LAG_INTERVAL_S = 5.0
+
 Position = tuple[str, int]  # topic, partition
 
 
@@ -115,6 +117,8 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._exited = threading.Event()
+        self._next_lag_update = 0.0
+        self._owned: set[Position] = set()
         metrics.prepare([s.name for s in self.scorers])
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -168,9 +172,16 @@ class Worker:
         """Score everything in flight now (shutdown), then commit."""
         return self._score(list(self._pending))
 
+    def assigned(self, partitions: Sequence[Position]) -> None:
+        """Rebalance: count what this member now owns."""
+        self._owned.update(partitions)
+        self.metrics.assigned_partitions.set(len(self._owned))
+
     def revoked(self, partitions: Sequence[Position]) -> None:
         """Rebalance: abandon uncommitted traces of lost partitions; their new owner re-reads them."""
         lost = set(partitions)
+        self._owned -= lost
+        self.metrics.assigned_partitions.set(len(self._owned))
         for trace_id in [t for t, p in self._pending.items() if any(pos in lost for pos, _ in p.offsets)]:
             del self._pending[trace_id]
         self._book.forget(list(lost))
@@ -300,6 +311,10 @@ class Worker:
         self._book.committed(offsets)
 
     def _update_lag(self) -> None:
+        now = self._clock()
+        if now < self._next_lag_update:
+            return  # end offsets cost a broker round trip; the gauge needs no more than this
+        self._next_lag_update = now + LAG_INTERVAL_S
         try:
             lag = self.consumer.lag()
         except EvalstreamError:

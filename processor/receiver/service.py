@@ -1,0 +1,390 @@
+"""The OTLP gRPC receiver: TraceService and LogsService Export on one port; decode, select, send, reply.
+
+Per request: decode (ours, so a bad body gets INVALID_ARGUMENT naming the problem) -> select
+(sampler first; attributes are read only for kept traces) -> one Record per kept trace ->
+`producer.send()` blocks until every record is acknowledged -> reply. Accepted means durable: OK is
+sent only after the acks; a request that produced no record is answered at once. Errors are
+raised as `processor.errors` types and turned into statuses by `status.py` alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent import futures
+from typing import Any, Protocol
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from prometheus_client import CollectorRegistry
+
+from processor import extract
+from processor.config import split_host_port
+from processor.errors import EvalstreamError, InvalidRequest, TooLarge, TransportFull
+from processor.extract.config import SlicesConfig
+from processor.metrics.instruments import ReceiverMetrics
+from processor.receiver import status
+from processor.receiver.config import ReceiverConfig
+from processor.transport import Producer, Record, codec
+
+log = logging.getLogger(__name__)
+
+TRACE_SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name
+LOGS_SERVICE = logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_name
+
+
+class Sampler(Protocol):
+    def keep(self, trace_id: bytes) -> bool: ...
+
+    def describe(self) -> str: ...
+
+
+SelectTraces = Callable[[ExportTraceServiceRequest, Any, SlicesConfig], Any]
+SelectLogs = Callable[[ExportLogsServiceRequest, Any], Any]
+
+
+def _count_spans(request: ExportTraceServiceRequest) -> int:
+    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+
+
+def _count_log_records(request: ExportLogsServiceRequest) -> int:
+    return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+
+
+def decode_trace_request(body: bytes) -> ExportTraceServiceRequest:
+    try:
+        return ExportTraceServiceRequest.FromString(body)
+    except Exception as exc:  # DecodeError, and ValueError-like errors from upb
+        raise InvalidRequest(f"request body is not a valid ExportTraceServiceRequest: {exc}") from None
+
+
+def decode_logs_request(body: bytes) -> ExportLogsServiceRequest:
+    try:
+        return ExportLogsServiceRequest.FromString(body)
+    except Exception as exc:
+        raise InvalidRequest(f"request body is not a valid ExportLogsServiceRequest: {exc}") from None
+
+
+class Receiver:
+    """The OTLP gRPC server. start()/shutdown(timeout_s) are idempotent; start() after shutdown() restarts.
+
+    Args:
+        config: the `receiver` section.
+        sampler: decides per trace id (`keep(trace_id) -> bool`, `describe()`).
+        slices: which attributes give slice labels (passed to the extractor).
+        producer: where records go; the receiver neither starts nor stops it.
+        registry: where the self-metrics are registered.
+        select_traces / select_logs: the extractor's selection functions (default:
+            processor.extract.select_traces / select_logs); unit tests pass stand-ins.
+        health_interval_s: how often the health status follows `producer.ready()`.
+    """
+
+    def __init__(
+        self,
+        config: ReceiverConfig,
+        sampler: Sampler,
+        slices: SlicesConfig,
+        producer: Producer,
+        registry: CollectorRegistry,
+        *,
+        select_traces: SelectTraces | None = None,
+        select_logs: SelectLogs | None = None,
+        health_interval_s: float = 1.0,
+    ) -> None:
+        self.config = config
+        self._sampler = sampler
+        self._slices = slices
+        self._producer = producer
+        self._select_traces: SelectTraces = select_traces or extract.select_traces
+        self._select_logs: SelectLogs = select_logs or extract.select_logs
+        self._metrics = ReceiverMetrics(registry)
+        self._health_interval_s = health_interval_s
+        self._inflight = threading.BoundedSemaphore(config.grpc.max_concurrent_requests)
+        self._lock = threading.Lock()
+        self._server: grpc.Server | None = None
+        self._health: health.HealthServicer | None = None
+        self._stop_health = threading.Event()
+        self._health_thread: threading.Thread | None = None
+        self._port: int | None = None
+        self._logged_internal = False
+
+    @property
+    def port(self) -> int | None:
+        """The bound port (the free one chosen when the endpoint says port 0); None before the first start."""
+        return self._port
+
+    @property
+    def endpoint(self) -> str:
+        host = self.config.grpc.endpoint.rpartition(":")[0]
+        return (
+            f"{host}:{self._port if self._port is not None else self.config.grpc.endpoint.rpartition(':')[2]}"
+        )
+
+    # lifecycle
+    def start(self) -> None:
+        """Bind and serve. Raises OSError when the endpoint cannot be bound (a start-up failure)."""
+        with self._lock:
+            if self._server is not None:
+                return
+            problems: list[str] = []
+            parsed = split_host_port(self.config.grpc.endpoint, "receiver.grpc.endpoint", problems)
+            if parsed is None:
+                raise OSError(problems[0])
+            host, port = parsed
+            if port == 0 and self._port is not None:
+                port = self._port  # a restart keeps the port it was given the first time
+            max_bytes = self.config.grpc.max_recv_msg_size_mib * 1024 * 1024
+            server = grpc.server(
+                futures.ThreadPoolExecutor(
+                    max_workers=self.config.grpc.workers, thread_name_prefix="otlp-grpc"
+                ),
+                options=[
+                    ("grpc.max_receive_message_length", max_bytes),
+                    ("grpc.so_reuseport", 0),  # a second server on our port must fail, not share it
+                ],
+            )
+            server.add_generic_rpc_handlers(self._handlers())
+            self._health = health.HealthServicer()
+            health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            try:
+                bound = server.add_insecure_port(address)
+            except RuntimeError as exc:
+                raise OSError(f"receiver.grpc.endpoint: cannot bind {address}: {exc}") from None
+            if not bound:
+                raise OSError(f"receiver.grpc.endpoint: cannot bind {address}")
+            self._port = bound
+            self._set_health(self._producer_ready())
+            server.start()
+            self._server = server
+            self._stop_health.clear()
+            self._health_thread = threading.Thread(
+                target=self._follow_health, name="otlp-health", daemon=True
+            )
+            self._health_thread.start()
+        describe = getattr(self._sampler, "describe", None)
+        log.info(
+            "receiver: OTLP gRPC (traces, logs) on %s:%d; max request %d MiB; sampler %s",
+            host,
+            bound,
+            self.config.grpc.max_recv_msg_size_mib,
+            describe() if describe else self._sampler,
+        )
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        """Stop taking requests; running ones finish (up to timeout_s). Idempotent, safe before start()."""
+        with self._lock:
+            server, self._server = self._server, None
+            if server is None:
+                return
+            if self._health is not None:
+                self._health.enter_graceful_shutdown()
+            self._stop_health.set()
+        server.stop(grace=timeout_s).wait(timeout_s + 1.0)
+        if self._health_thread is not None:
+            self._health_thread.join(timeout_s)
+        log.info("receiver: stopped (port %s)", self._port)
+
+    # health
+    def refresh_health(self) -> bool:
+        """Set the health status from `producer.ready()` now; return whether it is SERVING."""
+        ready = self._producer_ready()
+        self._set_health(ready)
+        return ready
+
+    def _producer_ready(self) -> bool:
+        try:
+            return bool(self._producer.ready())
+        except Exception:
+            log.exception("receiver: producer.ready() raised; reporting NOT_SERVING")
+            return False
+
+    def _set_health(self, ready: bool) -> None:
+        servicer = self._health
+        if servicer is None:
+            return
+        serving = (
+            health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", TRACE_SERVICE, LOGS_SERVICE):
+            servicer.set(name, serving)
+
+    def _follow_health(self) -> None:
+        while not self._stop_health.wait(self._health_interval_s):
+            self.refresh_health()
+
+    # gRPC plumbing: raw bytes in, so decoding failures are ours to report
+    def _handlers(self) -> tuple[grpc.GenericRpcHandler, ...]:
+        return grpc.method_handlers_generic_handler(
+            TRACE_SERVICE,
+            {
+                "Export": grpc.unary_unary_rpc_method_handler(
+                    self._export_traces_rpc,
+                    request_deserializer=None,
+                    response_serializer=ExportTraceServiceResponse.SerializeToString,
+                )
+            },
+        ), grpc.method_handlers_generic_handler(
+            LOGS_SERVICE,
+            {
+                "Export": grpc.unary_unary_rpc_method_handler(
+                    self._export_logs_rpc,
+                    request_deserializer=None,
+                    response_serializer=ExportLogsServiceResponse.SerializeToString,
+                )
+            },
+        )
+
+    def _export_traces_rpc(self, body: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+        return self._rpc("traces", self.export_traces, body, context)
+
+    def _export_logs_rpc(self, body: bytes, context: grpc.ServicerContext) -> ExportLogsServiceResponse:
+        return self._rpc("logs", self.export_logs, body, context)
+
+    def _rpc(
+        self, signal: str, export: Callable[[bytes], Any], body: bytes, context: grpc.ServicerContext
+    ) -> Any:
+        started = time.perf_counter()
+        failure: grpc.Status | None = None
+        try:
+            if not self._inflight.acquire(blocking=False):
+                raise TransportFull(
+                    f"receiver busy: {self.config.grpc.max_concurrent_requests} requests in flight",
+                    retry_after_s=1.0,
+                )
+            try:
+                response = export(body)
+            finally:
+                self._inflight.release()
+        except EvalstreamError as exc:
+            failure = status.status_for(exc)
+        except Exception as exc:  # our own bug: INTERNAL, traceback logged once, counted
+            if not self._logged_internal:
+                self._logged_internal = True
+                log.exception(
+                    "receiver: internal error handling a %s export (further ones only counted)", signal
+                )
+            failure = status.status_for(exc)
+            self._count_failed(signal, body)
+        finally:
+            self._metrics.request_duration.labels(signal).observe(time.perf_counter() - started)
+        if failure is not None:
+            self._metrics.requests.labels(signal, failure.code.name).inc()
+            context.abort_with_status(failure)
+        self._metrics.requests.labels(signal, "OK").inc()
+        return response
+
+    def _count_failed(self, signal: str, body: bytes) -> None:
+        try:
+            if signal == "traces":
+                self._metrics.failed_spans.inc(_count_spans(decode_trace_request(body)))
+            else:
+                self._metrics.failed_log_records.inc(_count_log_records(decode_logs_request(body)))
+        except Exception:  # counting must not fail the reply
+            pass
+
+    # the work, without gRPC (unit tests call these directly)
+    def export_traces(self, body: bytes) -> ExportTraceServiceResponse:
+        """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
+        request = decode_trace_request(body)
+        received = _count_spans(request)
+        selection = self._select_traces(request, self._sampler, self._slices)
+        rejected, reasons = int(selection.rejected), [selection.rejected_reason] if selection.rejected else []
+        if received and rejected >= received:
+            self._metrics.refused_spans.labels("invalid").inc(received)
+            raise InvalidRequest(f"every span was rejected: {selection.rejected_reason}")
+        records: list[Record] = []
+        kept = 0
+        limit = getattr(self._producer, "max_record_bytes", None)
+        for trace_id, trace in selection.traces.items():
+            spans = _count_spans(trace)
+            (record,) = codec.encode_traces({trace_id: trace})
+            if limit is not None and len(record.key) + len(record.value) > limit:
+                rejected += spans
+                reasons.append(
+                    f"trace {trace_id.hex()} is {len(record.value)} bytes, over the record limit {limit}"
+                )
+                self._metrics.refused_spans.labels("too_large").inc(spans)
+                continue
+            records.append(record)
+            kept += spans
+        try:
+            self._send(records)
+        except EvalstreamError as exc:
+            rule = status.rule_for(exc)
+            self._metrics.refused_spans.labels(rule.reason if rule else "unavailable").inc(
+                received - rejected
+            )
+            raise
+        self._metrics.accepted_spans.inc(received - rejected)
+        self._metrics.kept_spans.inc(kept)
+        self._metrics.llm_calls.inc(int(selection.llm_calls_found))
+        if selection.rejected:
+            self._metrics.refused_spans.labels("invalid").inc(int(selection.rejected))
+        response = ExportTraceServiceResponse()
+        if rejected:
+            response.partial_success.rejected_spans = rejected
+            response.partial_success.error_message = "; ".join(reasons)
+        return response
+
+    def export_logs(self, body: bytes) -> ExportLogsServiceResponse:
+        """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
+        request = decode_logs_request(body)
+        received = _count_log_records(request)
+        selection = self._select_logs(request, self._sampler)
+        rejected, reasons = int(selection.rejected), [selection.rejected_reason] if selection.rejected else []
+        if received and rejected >= received:
+            self._metrics.refused_log_records.labels("invalid").inc(received)
+            raise InvalidRequest(f"every log record was rejected: {selection.rejected_reason}")
+        records: list[Record] = []
+        limit = getattr(self._producer, "max_record_bytes", None)
+        for trace_id, logs in selection.logs.items():
+            (record,) = codec.encode_logs({trace_id: logs})
+            if limit is not None and len(record.key) + len(record.value) > limit:
+                count = _count_log_records(logs)
+                rejected += count
+                reasons.append(
+                    f"logs of trace {trace_id.hex()} are {len(record.value)} bytes, over the limit {limit}"
+                )
+                self._metrics.refused_log_records.labels("too_large").inc(count)
+                continue
+            records.append(record)
+        try:
+            self._send(records)
+        except EvalstreamError as exc:
+            rule = status.rule_for(exc)
+            self._metrics.refused_log_records.labels(rule.reason if rule else "unavailable").inc(
+                received - rejected
+            )
+            raise
+        self._metrics.accepted_log_records.inc(received - rejected)
+        if selection.rejected:
+            self._metrics.refused_log_records.labels("invalid").inc(int(selection.rejected))
+        response = ExportLogsServiceResponse()
+        if rejected:
+            response.partial_success.rejected_log_records = rejected
+            response.partial_success.error_message = "; ".join(reasons)
+        return response
+
+    def _send(self, records: list[Record]) -> None:
+        if not records:
+            return  # nothing to make durable: reply at once
+        try:
+            self._producer.send(records, timeout_s=self.config.send_timeout_s)
+        except TooLarge:
+            raise
+        except EvalstreamError:
+            self._set_health(self._producer_ready())
+            raise

@@ -1,0 +1,471 @@
+"""kafka-python producer and consumer behind the Producer / Consumer seam, every delivery setting explicit.
+
+Producer: acks=all, idempotent, `send()` blocks until every record is acknowledged, so the receiver
+replies OK only for durable data. An unreachable broker (also at start-up) never raises out of the
+constructor or `start()`: a background thread keeps connecting, `ready()` is False and `send()`
+raises `TransportUnavailable` until the broker answers.
+
+Consumer: auto-commit off, reset to earliest, `commit(offsets)` commits exactly the offsets it is given
+(at least once). Dead letters are not sent by the consumer: the worker builds them with
+`codec.dead_letter_record()` and sends them through a `KafkaProducerTransport` (Signal.DEAD_LETTER).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import kafka.errors as kerrors
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from processor.errors import ShuttingDown, TooLarge, TransportFull, TransportUnavailable
+from processor.metrics.instruments import TransportMetrics
+from processor.transport import Consumed, Record, Signal
+from processor.transport.config import KafkaConfig
+
+log = logging.getLogger(__name__)
+
+
+def topic_for(config: KafkaConfig, signal: Signal) -> str:
+    """The topic a signal's records go to (`kafka.topics.<signal>`)."""
+    return str(getattr(config.topics, signal.value))
+
+
+def _client_options(config: KafkaConfig) -> dict[str, Any]:
+    """Connection and security options shared by producer, consumer and admin client."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": config.servers,
+        "client_id": config.client_id,
+        "security_protocol": config.security_protocol,
+    }
+    if config.sasl_mechanism:
+        options["sasl_mechanism"] = config.sasl_mechanism
+        options["sasl_plain_username"] = config.sasl_username
+        options["sasl_plain_password"] = config.sasl_password
+    if config.ssl_cafile:
+        options["ssl_cafile"] = config.ssl_cafile
+    return options
+
+
+def _no_auto_create(cluster: Any) -> None:
+    """kafka-python 3.0.x does not hand allow_auto_create_topics to its cluster metadata, so a broker
+    with auto.create.topics.enable would create our topics (with its defaults) on first use."""
+    config = getattr(cluster, "config", None)
+    if isinstance(config, dict):
+        config["allow_auto_create_topics"] = False
+
+
+def create_topics(config: KafkaConfig, *, timeout_s: float = 30.0) -> list[str]:
+    """Create the traces, logs, results and dead-letter topics that are missing; return the created names.
+
+    Only called when `kafka.create_topics` is true (the receiver never creates topics otherwise).
+    """
+    names = [topic_for(config, s) for s in Signal]
+    admin = KafkaAdminClient(**_client_options(config), request_timeout_ms=int(timeout_s * 1000))
+    try:
+        existing = set(admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if not missing:
+            return []
+        spec = {
+            n: {"num_partitions": config.partitions, "replication_factor": config.replication_factor}
+            for n in missing
+        }
+        with contextlib.suppress(kerrors.TopicAlreadyExistsError):  # another replica was quicker
+            admin.create_topics(spec, timeout_ms=int(timeout_s * 1000), wait_for_metadata=True)
+        return missing
+    finally:
+        admin.close()
+
+
+class KafkaProducerTransport:
+    """Producer seam on kafka-python: blocks until acked (acks=all), thread-safe for the gRPC pool.
+
+    Args:
+        config: the `kafka` section.
+        registry: where the evalstream_transport_* counters go (None: a private registry).
+        delivery_timeout_ms: how long kafka-python keeps retrying one record before failing it.
+        request_timeout_ms: one produce request's wait for the broker.
+        linger_ms: batching delay; small, since every send() waits for its own ack.
+        max_block_ms: longest wait for topic metadata inside kafka-python's send().
+        max_request_size: largest record (key + value + headers); bigger ones raise TooLarge.
+        max_in_flight_records: records sent but not yet acked; above it send() raises TransportFull.
+        bootstrap_timeout_ms: one connection attempt at start-up.
+        reconnect_interval_s: pause between connection attempts while the broker is unreachable.
+        full_retry_after_s: the back-off suggested to senders when full.
+    """
+
+    def __init__(
+        self,
+        config: KafkaConfig,
+        *,
+        registry: CollectorRegistry | None = None,
+        delivery_timeout_ms: int = 30_000,
+        request_timeout_ms: int = 10_000,
+        linger_ms: int = 5,
+        max_block_ms: int = 5_000,
+        max_request_size: int = 1_048_576,
+        max_in_flight_records: int = 20_000,
+        bootstrap_timeout_ms: int = 5_000,
+        reconnect_interval_s: float = 1.0,
+        full_retry_after_s: float = 1.0,
+    ) -> None:
+        if config.embedded:
+            raise ValueError(
+                "KafkaProducerTransport needs kafka.bootstrap_servers; use MemoryTransport instead"
+            )
+        self.config = config
+        self.max_record_bytes = max_request_size
+        self._metrics = TransportMetrics(registry if registry is not None else CollectorRegistry())
+        self._options: dict[str, Any] = {
+            **_client_options(config),
+            "acks": "all",
+            "enable_idempotence": True,
+            "compression_type": None if config.compression == "none" else config.compression,
+            "retries": 2**31 - 1,  # bounded by delivery_timeout_ms, as in the Java client
+            "delivery_timeout_ms": delivery_timeout_ms,
+            "request_timeout_ms": request_timeout_ms,
+            "linger_ms": linger_ms,
+            "max_block_ms": max_block_ms,
+            "max_request_size": max_request_size,
+            "max_in_flight_requests_per_connection": 5,  # the most idempotence allows with ordering kept
+            "retry_backoff_ms": 100,
+            "reconnect_backoff_ms": 50,
+            "reconnect_backoff_max_ms": 2_000,
+            "bootstrap_timeout_ms": bootstrap_timeout_ms,
+            "allow_auto_create_topics": False,  # topics exist, or kafka.create_topics creates them
+        }
+        self._max_in_flight = max_in_flight_records
+        self._full_retry_after_s = full_retry_after_s
+        self._reconnect_interval_s = reconnect_interval_s
+        self._lock = threading.Lock()
+        self._producer: KafkaProducer | None = None
+        self._in_flight = 0
+        self._failing = False  # the last send could not reach the broker
+        self._probe_at = 0.0
+        self._probe_ok = False
+        self._last_error = "not started"
+        self._started = False
+        self._closed = False
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # lifecycle
+    def start(self) -> None:
+        """Begin connecting in the background; never raises for an unreachable broker. Idempotent."""
+        with self._lock:
+            if self._started or self._closed:
+                return
+            self._started = True
+            self._last_error = "connecting"
+            self._thread = threading.Thread(
+                target=self._connect_loop, name="evalstream-kafka-connect", daemon=True
+            )
+            self._thread.start()
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Block until connected to the broker (or timeout); True when connected."""
+        return self._connected.wait(timeout_s)
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        """Flush what is in flight (up to timeout_s) and close. Idempotent; safe before start()."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            producer, self._producer = self._producer, None
+        self._stop.set()
+        deadline = time.monotonic() + timeout_s
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        if producer is not None:
+            try:
+                producer.flush(timeout=max(0.0, deadline - time.monotonic()))
+            except kerrors.KafkaError as exc:
+                log.warning("kafka producer: %d records not flushed at shutdown: %s", self._in_flight, exc)
+            producer.close(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _connect_loop(self) -> None:
+        attempts = 0
+        while not self._stop.is_set():
+            attempts += 1
+            try:
+                producer = KafkaProducer(**self._options)
+                _no_auto_create(getattr(producer, "_metadata", None))
+            except Exception as exc:  # NoBrokersAvailable, DNS, TLS...: keep trying, never crash
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                if attempts == 1 or attempts % 60 == 0:
+                    log.warning(
+                        "kafka producer: cannot reach %s (attempt %d): %s; retrying every %.1fs",
+                        self.config.bootstrap_servers,
+                        attempts,
+                        self._last_error,
+                        self._reconnect_interval_s,
+                    )
+                self._stop.wait(self._reconnect_interval_s)
+                continue
+            if self.config.create_topics:
+                try:
+                    created = create_topics(self.config)
+                    if created:
+                        log.info("kafka: created topics %s", ", ".join(created))
+                except Exception as exc:
+                    log.warning("kafka: could not create topics: %s: %s", type(exc).__name__, exc)
+            with self._lock:
+                if self._closed:
+                    producer.close(timeout=0)
+                    return
+                self._producer = producer
+            log.info("kafka producer: connected to %s", self.config.bootstrap_servers)
+            self._connected.set()
+            return
+
+    # Producer
+    def ready(self) -> bool:
+        """True when connected and the broker answered the last send (or a TCP probe) and not full."""
+        if self._closed or self._producer is None or self._in_flight >= self._max_in_flight:
+            return False
+        if not self._failing:
+            return True
+        now = time.monotonic()
+        if now >= self._probe_at:  # after a failure, ask the network at most once a second
+            self._probe_at = now + 1.0
+            self._probe_ok = self._probe()
+        return self._probe_ok
+
+    def _probe(self) -> bool:
+        for server in self.config.servers:
+            host, _, port = server.rpartition(":")
+            try:
+                with socket.create_connection((host.strip("[]"), int(port)), timeout=0.5):
+                    return True
+            except OSError:
+                continue
+        return False
+
+    def send(self, records: Sequence[Record], *, timeout_s: float) -> None:
+        """Send every record to its signal's topic and block until all are acked.
+
+        Raises:
+            ShuttingDown: shutdown() was called.
+            TransportUnavailable: not connected, or not every record acked within timeout_s.
+            TransportFull: more than max_in_flight_records are awaiting their ack.
+            TooLarge: a record exceeds max_request_size (nothing of the batch was sent).
+        """
+        if not records:
+            return
+        if self._closed:
+            self._metrics.send_errors.labels("shutting_down").inc()
+            raise ShuttingDown("the Kafka producer is shutting down")
+        producer = self._producer
+        if producer is None:
+            self._metrics.send_errors.labels("unavailable").inc()
+            raise TransportUnavailable(
+                f"not connected to Kafka at {self.config.bootstrap_servers}: {self._last_error}"
+            )
+        for record in records:
+            size = len(record.key) + len(record.value) + sum(len(k) + len(v) for k, v in record.headers)
+            if size > self.max_record_bytes:
+                self._metrics.send_errors.labels("too_large").inc()
+                raise TooLarge(
+                    f"a record of {size} bytes exceeds the producer's limit of {self.max_record_bytes}"
+                )
+        with self._lock:
+            if self._in_flight + len(records) > self._max_in_flight:
+                self._metrics.send_errors.labels("full").inc()
+                raise TransportFull(
+                    f"{self._in_flight} records await Kafka's ack (limit {self._max_in_flight})",
+                    retry_after_s=self._full_retry_after_s,
+                )
+            self._in_flight += len(records)
+        deadline = time.monotonic() + timeout_s
+        futures: list[tuple[str, Any]] = []
+        unsent = len(records)
+        try:
+            for record in records:
+                topic = topic_for(self.config, record.signal)
+                future = producer.send(
+                    topic, value=record.value, key=record.key, headers=list(record.headers)
+                )
+                future.add_both(self._done)
+                unsent -= 1
+                futures.append((topic, future))
+            for topic, future in futures:
+                future.get(timeout=max(0.0, deadline - time.monotonic()))
+                self._metrics.sent_records.labels(topic).inc()
+        except kerrors.KafkaTimeoutError as exc:
+            self._fail("timeout")
+            raise TransportUnavailable(f"Kafka did not acknowledge within {timeout_s:g}s: {exc}") from None
+        except kerrors.MessageSizeTooLargeError as exc:
+            self._metrics.send_errors.labels("too_large").inc()
+            raise TooLarge(f"Kafka refused a record as too large: {exc}") from None
+        except kerrors.IllegalStateError:
+            self._metrics.send_errors.labels("shutting_down").inc()
+            raise ShuttingDown("the Kafka producer is closed") from None
+        except kerrors.KafkaError as exc:
+            self._fail("unavailable")
+            raise TransportUnavailable(f"Kafka send failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            if unsent:
+                with self._lock:
+                    self._in_flight -= unsent
+        self._failing = False
+
+    def _done(self, *_: Any) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def _fail(self, reason: str) -> None:
+        self._metrics.send_errors.labels(reason).inc()
+        self._failing = True
+        self._probe_at = 0.0
+
+
+RevokeCallback = Callable[[list[tuple[str, int]]], None]
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: KafkaConsumerTransport) -> None:
+        self._owner = owner
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self._owner._revoked([(tp.topic, tp.partition) for tp in revoked])
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        if self._owner.on_assign is not None:
+            self._owner.on_assign([(tp.topic, tp.partition) for tp in assigned])
+
+
+class KafkaConsumerTransport:
+    """Consumer seam on kafka-python: auto-commit off, earliest reset, commits only the offsets it is given.
+
+    Args:
+        config: the `kafka` section.
+        group_id: the consumer group (every worker replica uses the same one).
+        signals: which topics to read (default traces and logs).
+        max_poll_records: cap on one poll's batch (poll's own max_records may lower it).
+        max_poll_interval_ms: longest gap between polls before the group evicts this member.
+        session_timeout_ms / heartbeat_interval_ms: group liveness.
+        fetch_max_wait_ms: how long the broker holds a fetch waiting for data.
+        on_revoke: called with [(topic, partition)] before partitions leave this member; the worker
+            may commit finished work inside it; whatever it does not commit another member
+            re-reads (at least once).
+        on_assign: called with [(topic, partition)] after an assignment.
+    """
+
+    def __init__(
+        self,
+        config: KafkaConfig,
+        *,
+        group_id: str,
+        signals: Sequence[Signal] = (Signal.TRACES, Signal.LOGS),
+        max_poll_records: int = 500,
+        max_poll_interval_ms: int = 300_000,
+        session_timeout_ms: int = 45_000,
+        heartbeat_interval_ms: int = 3_000,
+        fetch_max_wait_ms: int = 500,
+        request_timeout_ms: int = 30_000,
+        bootstrap_timeout_ms: int = 5_000,
+        on_revoke: RevokeCallback | None = None,
+        on_assign: RevokeCallback | None = None,
+    ) -> None:
+        if config.embedded:
+            raise ValueError(
+                "KafkaConsumerTransport needs kafka.bootstrap_servers; use MemoryTransport instead"
+            )
+        self.config = config
+        self.on_revoke = on_revoke
+        self.on_assign = on_assign
+        self._signals = {topic_for(config, s): s for s in signals}
+        self._options: dict[str, Any] = {
+            **_client_options(config),
+            "group_id": group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "isolation_level": "read_committed",
+            "max_poll_records": max_poll_records,
+            "max_poll_interval_ms": max_poll_interval_ms,
+            "session_timeout_ms": session_timeout_ms,
+            "heartbeat_interval_ms": heartbeat_interval_ms,
+            "fetch_max_wait_ms": fetch_max_wait_ms,
+            "request_timeout_ms": request_timeout_ms,
+            "bootstrap_timeout_ms": bootstrap_timeout_ms,
+            "check_crcs": True,
+            "allow_auto_create_topics": False,
+        }
+        self._consumer: KafkaConsumer | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Connect and subscribe; raise TransportUnavailable when the broker cannot be reached. Idempotent."""
+        if self._consumer is not None:
+            return
+        if self._closed:
+            raise ShuttingDown("the Kafka consumer is shut down")
+        try:
+            consumer = KafkaConsumer(**self._options)
+        except kerrors.KafkaError as exc:
+            raise TransportUnavailable(
+                f"cannot reach Kafka at {self.config.bootstrap_servers}: {type(exc).__name__}: {exc}"
+            ) from None
+        _no_auto_create(getattr(getattr(consumer, "_client", None), "cluster", None))
+        consumer.subscribe(topics=list(self._signals), listener=_Rebalance(self))
+        self._consumer = consumer
+
+    def _revoked(self, partitions: list[tuple[str, int]]) -> None:
+        if self.on_revoke is not None:
+            self.on_revoke(partitions)
+
+    def poll(self, *, timeout_s: float, max_records: int) -> list[Consumed]:
+        self.start()
+        assert self._consumer is not None
+        limit = min(max_records, self._options["max_poll_records"])
+        batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=limit)
+        out: list[Consumed] = []
+        for tp, messages in batches.items():
+            signal = self._signals[tp.topic]
+            for m in messages:
+                headers = tuple((k, bytes(v) if v is not None else b"") for k, v in (m.headers or ()))
+                record = Record(signal, bytes(m.key or b""), bytes(m.value or b""), headers)
+                out.append(Consumed(record, tp.topic, tp.partition, m.offset, m.timestamp or 0))
+        return out
+
+    def commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Commit, per (topic, partition), the offset of the next record a restarted member reads."""
+        if self._consumer is None or not offsets:
+            return
+        commits = {
+            TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for (topic, p), o in offsets.items()
+        }
+        try:
+            self._consumer.commit(commits)
+        except kerrors.KafkaError as exc:
+            raise TransportUnavailable(f"offset commit failed: {type(exc).__name__}: {exc}") from None
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """end offset - position, per assigned (topic, partition)."""
+        if self._consumer is None:
+            return {}
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return {}
+        ends = self._consumer.end_offsets(assigned)
+        return {(tp.topic, tp.partition): max(0, ends[tp] - self._consumer.position(tp)) for tp in assigned}
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        """Leave the group without committing anything poll() returned but commit() did not. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.close(autocommit=False, timeout_ms=int(timeout_s * 1000))
