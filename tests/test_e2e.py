@@ -142,17 +142,96 @@ def kafka_config(bootstrap: str, prefix: str, **worker: object) -> dict:
 
 
 @pytest.mark.kafka
-def test_kafka_end_to_end_fixtures_to_metrics(
+def test_kafka_end_to_end_fixtures_to_metrics_then_harvest_and_gate(
     tmp_path: pathlib.Path, otlp_fixtures: pathlib.Path, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     config = kafka_config(kafka_bootstrap, topic_prefix)
     with run_processor(tmp_path, config) as processor:
         replay_fixtures(processor.grpc_endpoint, otlp_fixtures)
         assert_fixture_metrics(processor)
-    results = read_results(kafka_bootstrap, f"{topic_prefix}_results", expect=14 * 2)
+    results_topic = f"{topic_prefix}_results"
+    results = read_results(kafka_bootstrap, results_topic, expect=14 * 2)
     relevance = [r for r in results if r.scorer == "relevance"]
     assert len(relevance) == 14
-    assert sum(r.outcome == eval_result_pb2.EvalResult.OUTCOME_SCORED for r in relevance) == 12
+    scored = [r for r in relevance if r.outcome == eval_result_pb2.EvalResult.OUTCOME_SCORED]
+    assert len(scored) == 12
+
+    # One implementation: the offline runner scores the worker's cases exactly as the worker did.
+    golden = tmp_path / "from_worker.jsonl"
+    outputs = tmp_path / "from_worker.outputs.jsonl"
+    golden.write_text(
+        "".join(json.dumps({"id": f"{r.trace_id}-{r.span_id}", "input": r.question}) + "\n" for r in scored)
+    )
+    outputs.write_text(
+        "".join(json.dumps({"id": f"{r.trace_id}-{r.span_id}", "output": r.answer}) + "\n" for r in scored)
+    )
+    report = tmp_path / "report.json"
+    offline = run_module(
+        "processor.offline",
+        str(golden),
+        "--outputs",
+        str(outputs),
+        "--scorer",
+        "relevance:0.0",
+        "--report",
+        str(report),
+    )
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    offline_scores = {
+        case["id"]: score["score"]
+        for case in json.loads(report.read_text())["cases"]
+        for score in case["scores"]
+        if score["scorer"] == "relevance"
+    }
+    assert offline_scores == {f"{r.trace_id}-{r.span_id}": pytest.approx(r.score, abs=1e-12) for r in scored}
+
+    # The loop: the worker's results become golden candidates, deduplicated across the six flavours
+    # that asked the same two questions; with `expected` filled in, the offline gate accepts them.
+    candidates = tmp_path / "candidates.jsonl"
+    harvest = run_module(
+        "processor.harvest",
+        "--bootstrap-servers",
+        kafka_bootstrap,
+        "--topic",
+        results_topic,
+        "--scorer",
+        "relevance",
+        "--below",
+        "1.0",
+        "-o",
+        str(candidates),
+    )
+    assert harvest.returncode == 0, harvest.stderr
+    lines = [json.loads(line) for line in candidates.read_text().splitlines()]
+    assert sorted(c["input"] for c in lines) == [
+        "What is the refund window for annual plans?",
+        "Wie lange gilt das Rückgaberecht?",
+    ]
+    assert all("expected" not in c and c["provenance"]["scorer"] == "relevance" for c in lines)
+    assert {c["metadata"]["locale"] for c in lines} == {"en-US", "de-DE"}
+    expected = {
+        "What is the refund window for annual plans?": "30 days",
+        "Wie lange gilt das Rückgaberecht?": "14 Tage",
+    }
+    filled = tmp_path / "golden.jsonl"
+    filled.write_text("".join(json.dumps({**c, "expected": expected[c["input"]]}) + "\n" for c in lines))
+    recorded = tmp_path / "outputs.jsonl"
+    recorded.write_text(
+        "".join(json.dumps({"input": c["input"], "output": c["output"]}) + "\n" for c in lines)
+    )
+    gate = run_module("processor.offline", str(filled), "--outputs", str(recorded))
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+
+
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def read_results(bootstrap: str, topic: str, *, expect: int, timeout_s: float = 60) -> list:
