@@ -27,11 +27,11 @@ run: $(VENV)/.installed-run
 ## test: lint, then the whole suite (starts its own Kafka broker unless KAFKA_BOOTSTRAP_SERVERS is set)
 test: $(VENV)/.installed-test
 	deploy/local/test-tools.sh
-	$(BIN)/ruff check processor tests bench hatch_build.py
+	$(BIN)/ruff check processor tests bench deploy hatch_build.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check processor tests bench hatch_build.py
+	$(BIN)/ruff check processor tests bench deploy hatch_build.py
 
 kafka-start:
 	deploy/local/kafka.sh start
