@@ -15,7 +15,7 @@ import time
 import uuid
 
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
 from opentelemetry.exporter.otlp.proto.grpc.exporter import Compression
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -147,8 +147,16 @@ def test_kafka_end_to_end_fixtures_to_metrics_then_harvest_and_gate(
 ) -> None:
     config = kafka_config(kafka_bootstrap, topic_prefix)
     with run_processor(tmp_path, config) as processor:
+        # a poison record on the spans topic must go to the dead-letter topic, not stop the partition
+        poison = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        poison.send(f"{topic_prefix}_spans", key=b"0af7651916cd43dd8448eb211c80319c", value=b"\xff not otlp")
+        poison.flush(timeout=30)
+        poison.close()
         replay_fixtures(processor.grpc_endpoint, otlp_fixtures)
         assert_fixture_metrics(processor)
+    (dead,) = read_topic(kafka_bootstrap, f"{topic_prefix}_dlq", expect=1)
+    assert dead.value == b"\xff not otlp"
+    assert dict(dead.headers)["evalstream.dlq.reason"] == b"undecodable_otlp"
     results_topic = f"{topic_prefix}_results"
     results = read_results(kafka_bootstrap, results_topic, expect=14 * 2)
     relevance = [r for r in results if r.scorer == "relevance"]
@@ -234,7 +242,7 @@ def run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def read_results(bootstrap: str, topic: str, *, expect: int, timeout_s: float = 60) -> list:
+def read_topic(bootstrap: str, topic: str, *, expect: int, timeout_s: float = 60) -> list:
     consumer = KafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -243,15 +251,21 @@ def read_results(bootstrap: str, topic: str, *, expect: int, timeout_s: float = 
         enable_auto_commit=False,
         consumer_timeout_ms=3000,
     )
-    results = []
+    messages = []
     deadline = time.monotonic() + timeout_s
     try:
-        while len(results) < expect and time.monotonic() < deadline:
-            for message in consumer:
-                results.append(eval_result_pb2.EvalResult.FromString(message.value))
+        while len(messages) < expect and time.monotonic() < deadline:
+            messages.extend(consumer)
     finally:
         consumer.close()
-    return results
+    return messages
+
+
+def read_results(bootstrap: str, topic: str, *, expect: int, timeout_s: float = 60) -> list:
+    return [
+        eval_result_pb2.EvalResult.FromString(m.value)
+        for m in read_topic(bootstrap, topic, expect=expect, timeout_s=timeout_s)
+    ]
 
 
 def send_synthetic_traces(endpoint: str, count: int, *, batch: int = 50) -> set[str]:
