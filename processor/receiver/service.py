@@ -63,20 +63,6 @@ def _count_log_records(request: ExportLogsServiceRequest) -> int:
     return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
 
 
-def decode_trace_request(body: bytes) -> ExportTraceServiceRequest:
-    try:
-        return ExportTraceServiceRequest.FromString(body)
-    except Exception as exc:  # DecodeError, and ValueError-like errors from upb
-        raise InvalidRequest(f"request body is not a valid ExportTraceServiceRequest: {exc}") from None
-
-
-def decode_logs_request(body: bytes) -> ExportLogsServiceRequest:
-    try:
-        return ExportLogsServiceRequest.FromString(body)
-    except Exception as exc:
-        raise InvalidRequest(f"request body is not a valid ExportLogsServiceRequest: {exc}") from None
-
-
 class Receiver:
     """The OTLP gRPC server. start()/shutdown(timeout_s) are idempotent; start() after shutdown() restarts.
 
@@ -289,16 +275,16 @@ class Receiver:
     def _count_failed(self, signal: str, body: bytes) -> None:
         try:
             if signal == "traces":
-                self._metrics.failed_spans.inc(_count_spans(decode_trace_request(body)))
+                self._metrics.failed_spans.inc(_count_spans(codec.decode_traces(body)))
             else:
-                self._metrics.failed_log_records.inc(_count_log_records(decode_logs_request(body)))
+                self._metrics.failed_log_records.inc(_count_log_records(codec.decode_logs(body)))
         except Exception:  # counting must not fail the reply
             pass
 
     # the work, without gRPC (unit tests call these directly)
     def export_traces(self, body: bytes) -> ExportTraceServiceResponse:
         """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
-        request = decode_trace_request(body)
+        request = codec.decode_traces(body)
         received = _count_spans(request)
         selection = self._select_traces(request, self._sampler, self._slices)
         rejected, reasons = int(selection.rejected), [selection.rejected_reason] if selection.rejected else []
@@ -341,7 +327,7 @@ class Receiver:
 
     def export_logs(self, body: bytes) -> ExportLogsServiceResponse:
         """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
-        request = decode_logs_request(body)
+        request = codec.decode_logs(body)
         received = _count_log_records(request)
         selection = self._select_logs(request, self._sampler)
         rejected, reasons = int(selection.rejected), [selection.rejected_reason] if selection.rejected else []

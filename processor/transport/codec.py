@@ -40,7 +40,9 @@ def decode_traces(value: bytes) -> ExportTraceServiceRequest:
     try:
         request.ParseFromString(value)
     except (DecodeError, ValueError) as exc:
-        raise InvalidRequest(f"not a valid ExportTraceServiceRequest ({len(value)} bytes): {exc}") from None
+        raise InvalidRequest(
+            f"not a valid ExportTraceServiceRequest ({len(value)} bytes): {exc}"
+        ) from None
     return request
 
 
@@ -50,7 +52,9 @@ def decode_logs(value: bytes) -> ExportLogsServiceRequest:
     try:
         request.ParseFromString(value)
     except (DecodeError, ValueError) as exc:
-        raise InvalidRequest(f"not a valid ExportLogsServiceRequest ({len(value)} bytes): {exc}") from None
+        raise InvalidRequest(
+            f"not a valid ExportLogsServiceRequest ({len(value)} bytes): {exc}"
+        ) from None
     return request
 
 

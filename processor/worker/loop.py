@@ -20,24 +20,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-from processor.errors import EvalstreamError
+from processor.errors import EvalstreamError, InvalidRequest
 from processor.extract import TraceAssembly
 from processor.extract.config import SlicesConfig
 from processor.metrics import WorkerMetrics
 from processor.model import EvalCase, Score
 from processor.scorers import Scorer, run_scorers
-from processor.transport import Consumed, Consumer, Producer, Record, Signal
+from processor.transport import Consumed, Consumer, Producer, Signal, codec
 from processor.worker.config import WorkerConfig
 from processor.worker.results import result_record
 from processor.worker.stamp import ScoreStamper
 
 log = logging.getLogger(__name__)
-
-DLQ_REASON_HEADER = "evalstream.dlq.reason"
-DLQ_SOURCE_HEADER = "evalstream.dlq.source"
 
 LAG_INTERVAL_S = 5.0
 
@@ -192,23 +186,20 @@ class Worker:
         self._book.polled(position, consumed.offset)
         record = consumed.record
         try:
-            trace_id = bytes.fromhex(record.key.decode("ascii"))
-            if len(trace_id) != 16:
-                raise ValueError
-        except (UnicodeDecodeError, ValueError):
+            trace_id = codec.decode_key(record.key)
+        except InvalidRequest:
             self._dead_letter(consumed, "bad_key")
             return
+        traces = logs = None
         try:
             if record.signal is Signal.TRACES:
-                traces = ExportTraceServiceRequest.FromString(record.value)
-                logs = None
+                traces = codec.decode_traces(record.value)
             elif record.signal is Signal.LOGS:
-                logs = ExportLogsServiceRequest.FromString(record.value)
-                traces = None
+                logs = codec.decode_logs(record.value)
             else:
                 self._dead_letter(consumed, "unexpected_topic")
                 return
-        except Exception:  # protobuf raises DecodeError and, on some inputs, other errors
+        except InvalidRequest:
             self._dead_letter(consumed, "undecodable_otlp")
             return
         if trace_id in self._finished:
@@ -227,13 +218,7 @@ class Worker:
     def _dead_letter(self, consumed: Consumed, reason: str) -> None:
         self.metrics.dead_letters.labels(reason).inc()
         if self.dead_letter_producer is not None:
-            source = f"{consumed.topic}/{consumed.partition}/{consumed.offset}".encode()
-            headers = (
-                *consumed.record.headers,
-                (DLQ_REASON_HEADER, reason.encode()),
-                (DLQ_SOURCE_HEADER, source),
-            )
-            record = Record(Signal.DEAD_LETTER, consumed.record.key, consumed.record.value, headers)
+            record = codec.dead_letter_record(consumed, reason)
             try:
                 self.dead_letter_producer.send([record], timeout_s=30.0)
             except EvalstreamError as exc:

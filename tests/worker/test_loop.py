@@ -19,9 +19,10 @@ from processor.sampler.trace_id import TraceIdSampler
 from processor.scorers import build_scorers
 from processor.scorers.config import ScorerSpec
 from processor.transport import Record, Signal, trace_key
+from processor.transport.codec import DEAD_LETTER_REASON
 from processor.transport.memory import MemoryTransport
 from processor.worker.config import WorkerConfig
-from processor.worker.loop import DLQ_REASON_HEADER, Worker, _OffsetBook
+from processor.worker.loop import Worker, _OffsetBook
 
 KEEP_ALL = TraceIdSampler(SamplingConfig(rate=1.0))
 SLICES = SlicesConfig()
@@ -146,7 +147,7 @@ def test_undecodable_record_goes_to_dead_letter_and_the_partition_moves_on(
     worker = _worker(transport, registry)
     _run_until(worker, lambda: len(_results(transport)) == 2)
     (dead,) = [r for r in transport.sent if r.signal is Signal.DEAD_LETTER]
-    assert dict(dead.headers)[DLQ_REASON_HEADER] == b"undecodable_otlp"
+    assert dict(dead.headers)[DEAD_LETTER_REASON] == b"undecodable_otlp"
     assert dead.value == poison.value
     assert (
         registry.get_sample_value(
