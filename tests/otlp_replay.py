@@ -7,6 +7,7 @@ SDK sends (gzip, retries, its own batching), not hand-made requests.
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,6 +23,27 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+#: The seven instrumentation flavours in shared/fixtures/otlp (see its README).
+FLAVOURS = (
+    "otel-genai-latest-span",
+    "otel-genai-latest-event",
+    "otel-genai-legacy-events",
+    "otel-genai-no-content",
+    "openinference",
+    "openllmetry",
+    "openllmetry-legacy",
+)
+
+
+def load_flavour(
+    fixtures: pathlib.Path, flavour: str
+) -> tuple[ExportTraceServiceRequest, ExportLogsServiceRequest | None]:
+    """The flavour's traces request and, where its content travels in the logs signal, its logs request."""
+    traces = ExportTraceServiceRequest.FromString((fixtures / f"{flavour}.traces.pb").read_bytes())
+    logs_path = fixtures / f"{flavour}.logs.pb"
+    logs = ExportLogsServiceRequest.FromString(logs_path.read_bytes()) if logs_path.exists() else None
+    return traces, logs
 
 
 def any_value(value: common_pb2.AnyValue) -> Any:

@@ -18,26 +18,15 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from opentelemetry.exporter.otlp.proto.grpc.exporter import Compression
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client.parser import text_string_to_metric_families
 
 from processor._proto import eval_result_pb2
-from tests.otlp_replay import replay
+from tests.otlp_replay import FLAVOURS, load_flavour, replay
 from tests.processes import REPO, http_get, run_processor, wait_for
 
-FLAVOURS = (
-    "otel-genai-latest-span",
-    "otel-genai-latest-event",
-    "otel-genai-legacy-events",
-    "otel-genai-no-content",
-    "openinference",
-    "openllmetry",
-    "openllmetry-legacy",
-)
 FIXTURE_LABELS = {
     "service": "support-bot",
     "model": "gpt-4o-mini-2024-07-18",
@@ -57,10 +46,8 @@ def sample(metrics_text: str, name: str, labels: dict[str, str]) -> float:
 
 def replay_fixtures(endpoint: str, fixtures: pathlib.Path) -> None:
     for flavour in FLAVOURS:
-        traces = [ExportTraceServiceRequest.FromString((fixtures / f"{flavour}.traces.pb").read_bytes())]
-        logs_file = fixtures / f"{flavour}.logs.pb"
-        logs = [ExportLogsServiceRequest.FromString(logs_file.read_bytes())] if logs_file.exists() else []
-        assert replay(endpoint, traces, logs) == (True, True), flavour
+        traces, logs = load_flavour(fixtures, flavour)
+        assert replay(endpoint, [traces], [logs] if logs else []) == (True, True), flavour
 
 
 def assert_fixture_metrics(processor, content_flavours: int = 6) -> None:

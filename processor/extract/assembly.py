@@ -22,6 +22,7 @@ from processor.extract.otlp import (
     LogRecordData,
     SpanRecord,
     attributes,
+    first_text,
     integer,
     text,
     valid_span_id,
@@ -143,8 +144,8 @@ class TraceAssembly:
         meta: list[Mapping[str, Any]] = [attrs] if details is None else [attrs, details.attributes]
         content = _content(span, records)
 
-        response_model = _first_text(meta, ("gen_ai.response.model", "llm.model_name"))
-        request_model = _first_text(meta, ("gen_ai.request.model",)) or _safe(
+        response_model = first_text(meta, ("gen_ai.response.model", "llm.model_name"))
+        request_model = first_text(meta, ("gen_ai.request.model",)) or _safe(
             openinference.request_model, attrs
         )
         model = response_model or request_model
@@ -163,8 +164,8 @@ class TraceAssembly:
             source=content.source if has_content and content is not None else _convention(attrs),
             model=model,
             request_model=request_model,
-            provider=_first_text(meta, _PROVIDER_KEYS).lower(),
-            response_id=_first_text(meta, ("gen_ai.response.id",)) or _safe(openinference.response_id, attrs),
+            provider=first_text(meta, _PROVIDER_KEYS).lower(),
+            response_id=first_text(meta, ("gen_ai.response.id",)) or _safe(openinference.response_id, attrs),
             input_tokens=_first_int(meta, _INPUT_TOKEN_KEYS),
             output_tokens=_first_int(meta, _OUTPUT_TOKEN_KEYS),
             error=_error(span),
@@ -208,15 +209,6 @@ def _safe(func: Any, attrs: Mapping[str, Any]) -> str:
     except Exception:
         return ""
     return value if isinstance(value, str) else ""
-
-
-def _first_text(places: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> str:
-    for attrs in places:
-        for key in keys:
-            value = text(attrs.get(key))
-            if value:
-                return value
-    return ""
 
 
 def _first_int(places: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> int | None:

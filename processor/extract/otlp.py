@@ -7,7 +7,7 @@ The records are what the worker assembles per trace; the receiver works on the p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,4 +192,14 @@ def log_event_name(record: LogRecordProto, attrs: Mapping[str, Any] | None = Non
     for kv in record.attributes:
         if kv.key == "event.name":
             return kv.value.string_value
+    return ""
+
+
+def first_text(places: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> str:
+    """The first non-empty text value, trying every key at each place before the next place."""
+    for attrs in places:
+        for key in keys:
+            value = text(attrs.get(key))
+            if value:
+                return value
     return ""

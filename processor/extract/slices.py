@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from processor.extract.config import SlicesConfig
-from processor.extract.otlp import SpanRecord, text
+from processor.extract.otlp import SpanRecord, first_text
 
 _MAX_CHAIN = 256  # a guard against parent cycles in hostile input
 
@@ -63,22 +63,13 @@ def lookup_labels(
         )
     labels: dict[str, str] = {}
     for name, keys in slices.labels.items():
-        value = _first(places, keys)
+        value = first_text(places, keys)
         if not value and fallback:
-            value = _first([s.attributes for s in fallback], keys)
+            value = first_text([s.attributes for s in fallback], keys)
         if not value:
-            value = _first([span.resource], keys)
+            value = first_text([span.resource], keys)
         if not value and name == "model":
             value = model
         if value:
             labels[name] = value
     return labels
-
-
-def _first(places: list[Mapping[str, Any]], keys: list[str]) -> str:
-    for attrs in places:
-        for key in keys:
-            value = text(attrs.get(key))
-            if value:
-                return value
-    return ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,25 +10,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
-
-FLAVOURS = (
-    "otel-genai-latest-span",
-    "otel-genai-latest-event",
-    "otel-genai-legacy-events",
-    "otel-genai-no-content",
-    "openinference",
-    "openllmetry",
-    "openllmetry-legacy",
-)
-
-
-def load(
-    fixtures: pathlib.Path, flavour: str
-) -> tuple[ExportTraceServiceRequest, ExportLogsServiceRequest | None]:
-    traces = ExportTraceServiceRequest.FromString((fixtures / f"{flavour}.traces.pb").read_bytes())
-    logs_path = fixtures / f"{flavour}.logs.pb"
-    logs = ExportLogsServiceRequest.FromString(logs_path.read_bytes()) if logs_path.exists() else None
-    return traces, logs
 
 
 def value(v: Any) -> AnyValue:

@@ -13,7 +13,8 @@ from processor.extract import SpanRole, TraceAssembly, classify, extract, select
 from processor.extract.config import SlicesConfig
 from processor.sampler.config import SamplingConfig
 from processor.sampler.trace_id import TraceIdSampler
-from tests.extract.conftest import kvs, load, log, logs_request, span, traces_request
+from tests.extract.conftest import kvs, log, logs_request, span, traces_request
+from tests.otlp_replay import load_flavour as load
 
 SLICES = SlicesConfig()
 ALL = TraceIdSampler(SamplingConfig(rate=1.0))

@@ -8,7 +8,8 @@ import pytest
 
 from processor.extract import SpanRole, classify, extract
 from processor.model import Message
-from tests.extract.conftest import FLAVOURS, load
+from tests.otlp_replay import FLAVOURS
+from tests.otlp_replay import load_flavour as load
 
 SYSTEM = "You answer questions about ACME billing policies."
 EXPECTED = [
