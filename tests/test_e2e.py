@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import pathlib
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -89,8 +90,10 @@ def test_embedded_default_scores_every_fixture_flavour(
 
 def test_readme_run_command_defaults_answer(tmp_path: pathlib.Path) -> None:
     """`python -m processor` with no config binds the documented defaults (skipped if they are taken)."""
-    if http_get("http://localhost:9464/metrics", timeout=1)[0]:
-        pytest.skip("localhost:9464 is in use on this machine")
+    for port in (4317, 9464):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                pytest.skip(f"localhost:{port} is in use on this machine")
     process = subprocess.Popen(
         [sys.executable, "-m", "processor"],
         cwd=REPO,
