@@ -15,8 +15,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="evalstream",
         description="Score LLM calls from an OpenTelemetry trace stream. With no role: receiver and worker "
         "in one process (joined in-process when kafka.bootstrap_servers is empty, else through Kafka).",
+        epilog="exit codes: 0 stopped cleanly (SIGTERM/SIGINT), 1 could not start (port taken, Kafka), "
+        "2 invalid configuration",
     )
-    parser.add_argument("role", nargs="?", choices=("all", "receiver", "worker"), default="all")
+    parser.add_argument(
+        "role",
+        nargs="?",
+        choices=("all", "receiver", "worker"),
+        default="all",
+        help="receiver: OTLP in, sampled LLM calls onto Kafka; worker: Kafka in, scores out as metrics; "
+        "all (default): both",
+    )
     parser.add_argument("--config", "-c", help="YAML config file (default: built-in defaults)")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return parser.parse_args(argv)

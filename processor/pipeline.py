@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -191,7 +192,7 @@ def run(config: Config, *, role: str = "all") -> int:
     try:
         pipeline = build(config, role=role)
     except ConfigError as exc:
-        print(f"evalstream: {exc}")
+        print(f"evalstream: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
 
