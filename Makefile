@@ -24,14 +24,16 @@ $(VENV)/.installed-test: $(VENV)/.python-ok $(SOURCES)
 run: $(VENV)/.installed-run
 	$(BIN)/python -m processor $(ARGS)
 
-## test: lint, then the whole suite (starts its own Kafka broker unless KAFKA_BOOTSTRAP_SERVERS is set)
+## test: lint (ruff, mypy --strict), then the whole suite (starts its own Kafka broker unless KAFKA_BOOTSTRAP_SERVERS is set)
 test: $(VENV)/.installed-test
 	deploy/local/test-tools.sh
 	$(BIN)/ruff check processor tests bench deploy hatch_build.py
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check processor tests bench deploy hatch_build.py
+	$(BIN)/mypy
 
 kafka-start:
 	deploy/local/kafka.sh start

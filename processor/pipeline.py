@@ -138,9 +138,7 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
         else:
             from processor.transport.kafka import KafkaProducerTransport
 
-            receiver_producer = (
-                producer if wants_worker else KafkaProducerTransport(kafka, registry=registry)
-            )
+            receiver_producer = producer if wants_worker else KafkaProducerTransport(kafka, registry=registry)
             if not wants_worker:
                 pipeline.parts.append(("receiver-producer", _Transport(receiver_producer)))
         sampler = pipeline.sampler = TraceIdSampler(config.sampling)

@@ -8,7 +8,7 @@ once the worker's wait window for the trace has passed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -176,7 +176,7 @@ class TraceAssembly:
 def _content(span: SpanRecord, records: Sequence[LogRecordData]) -> Content | None:
     """The first convention that yields anything, newest first; a parser that chokes is skipped."""
     attrs = span.attributes
-    readers = (
+    readers: tuple[Callable[[], Content], ...] = (
         lambda: genai.content_from_attributes(attrs),
         lambda: genai.content_from_operation_details(records),
         lambda: genai.content_from_legacy_events(records),

@@ -191,7 +191,7 @@ def log_event_name(record: LogRecordProto, attrs: Mapping[str, Any] | None = Non
         return name if isinstance(name, str) else ""
     for kv in record.attributes:
         if kv.key == "event.name":
-            return kv.value.string_value
+            return str(kv.value.string_value)
     return ""
 
 

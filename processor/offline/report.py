@@ -223,8 +223,9 @@ def junit_tree(results: Sequence[CaseResult]) -> ET.ElementTree:
 
 
 def write_junit(path: str, results: Sequence[CaseResult]) -> None:
-    tree = junit_tree(results)
-    text = ET.tostring(tree.getroot(), encoding="unicode", xml_declaration=True)
+    root = junit_tree(results).getroot()
+    assert root is not None  # junit_tree always builds a <testsuites> root
+    text = ET.tostring(root, encoding="unicode", xml_declaration=True)
     _write_atomic(path, text + "\n")
 
 

@@ -234,10 +234,12 @@ class Receiver:
         )
 
     def _export_traces_rpc(self, body: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
-        return self._rpc("traces", self.export_traces, body, context)
+        response: ExportTraceServiceResponse = self._rpc("traces", self.export_traces, body, context)
+        return response
 
     def _export_logs_rpc(self, body: bytes, context: grpc.ServicerContext) -> ExportLogsServiceResponse:
-        return self._rpc("logs", self.export_logs, body, context)
+        response: ExportLogsServiceResponse = self._rpc("logs", self.export_logs, body, context)
+        return response
 
     def _rpc(
         self, signal: str, export: Callable[[bytes], Any], body: bytes, context: grpc.ServicerContext

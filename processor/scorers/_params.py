@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import math
 from collections.abc import Mapping
@@ -16,27 +17,27 @@ class Params:
     Problems are collected, never raised one by one, so a user sees every mistake of a scorer at once.
     """
 
-    def __init__(self, params: Mapping[str, Any] | None, path: str) -> None:
+    def __init__(self, params: Mapping[builtins.str, Any] | None, path: builtins.str) -> None:
         self._raw = dict(params or {})
         self._path = path
         self._known: set[str] = set()
         self.problems: list[str] = []
 
-    def key(self, name: str) -> str:
+    def key(self, name: builtins.str) -> str:
         return f"{self._path}.params.{name}"
 
-    def problem(self, name: str, message: str) -> None:
+    def problem(self, name: builtins.str, message: builtins.str) -> None:
         self.problems.append(f"{self.key(name)}: {message}")
 
-    def has(self, name: str) -> bool:
+    def has(self, name: builtins.str) -> bool:
         self._known.add(name)
         return name in self._raw and self._raw[name] is not None
 
-    def raw(self, name: str) -> Any:
+    def raw(self, name: builtins.str) -> Any:
         self._known.add(name)
         return self._raw.get(name)
 
-    def str(self, name: str, default: str = "", *, required: bool = False) -> str:
+    def str(self, name: builtins.str, default: builtins.str = "", *, required: builtins.bool = False) -> str:
         value = self.raw(name)
         if value is None:
             if required:
@@ -49,7 +50,7 @@ class Params:
             self.problem(name, "must not be empty")
         return value
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> bool:
         value = self.raw(name)
         if value is None:
             return default
@@ -60,12 +61,12 @@ class Params:
 
     def float(
         self,
-        name: str,
-        default: float,
+        name: builtins.str,
+        default: builtins.float,
         *,
-        low: float | None = None,
-        high: float | None = None,
-        low_open: bool = False,
+        low: builtins.float | None = None,
+        high: builtins.float | None = None,
+        low_open: builtins.bool = False,
     ) -> float:
         value = self.raw(name)
         if value is None:
@@ -80,7 +81,14 @@ class Params:
             return default
         return float(value)
 
-    def int(self, name: str, default: int, *, low: int | None = None, high: int | None = None) -> int:
+    def int(
+        self,
+        name: builtins.str,
+        default: builtins.int,
+        *,
+        low: builtins.int | None = None,
+        high: builtins.int | None = None,
+    ) -> int:
         value = self.raw(name)
         if value is None:
             return default
@@ -92,7 +100,7 @@ class Params:
             return default
         return value
 
-    def str_list(self, name: str) -> list[str]:
+    def str_list(self, name: builtins.str) -> list[builtins.str]:
         value = self.raw(name)
         if value is None:
             return []

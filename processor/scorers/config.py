@@ -1,13 +1,13 @@
 """ScorersConfig: the `scorers` section: which scorers run, their parameters and pass thresholds.
 
-    scorers:
-      enabled:
-        - name: relevance            # a built-in scorer
-          threshold: 0.6             # passed = score >= threshold
-        - name: judge
-          params: {base_url: "http://localhost:8000/v1", model: gpt-4o-mini, api_key_env: OPENAI_API_KEY}
-        - name: brand_voice          # a custom scorer: same signature as the built-ins
-          function: mypkg.scorers:brand_voice
+scorers:
+  enabled:
+    - name: relevance            # a built-in scorer
+      threshold: 0.6             # passed = score >= threshold
+    - name: judge
+      params: {base_url: "http://localhost:8000/v1", model: gpt-4o-mini, api_key_env: OPENAI_API_KEY}
+    - name: brand_voice          # a custom scorer: same signature as the built-ins
+      function: mypkg.scorers:brand_voice
 """
 
 from __future__ import annotations

@@ -241,7 +241,7 @@ class JudgeScorer:
     def _backoff(self, attempt: int) -> float:
         """Exponential with equal jitter: half the step is fixed, half random, so clients spread out."""
         step = min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2**attempt)
-        return step / 2 + self._rng.uniform(0, step / 2)
+        return float(step / 2 + self._rng.uniform(0, step / 2))
 
     def _read_completion(self, reply: ChatReply, prompt: str) -> tuple[str, int]:
         """(message content, tokens spent) from a 200 reply; bad JSON or shape is `bad_response`."""

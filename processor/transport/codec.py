@@ -40,9 +40,7 @@ def decode_traces(value: bytes) -> ExportTraceServiceRequest:
     try:
         request.ParseFromString(value)
     except (DecodeError, ValueError) as exc:
-        raise InvalidRequest(
-            f"not a valid ExportTraceServiceRequest ({len(value)} bytes): {exc}"
-        ) from None
+        raise InvalidRequest(f"not a valid ExportTraceServiceRequest ({len(value)} bytes): {exc}") from None
     return request
 
 
@@ -52,9 +50,7 @@ def decode_logs(value: bytes) -> ExportLogsServiceRequest:
     try:
         request.ParseFromString(value)
     except (DecodeError, ValueError) as exc:
-        raise InvalidRequest(
-            f"not a valid ExportLogsServiceRequest ({len(value)} bytes): {exc}"
-        ) from None
+        raise InvalidRequest(f"not a valid ExportLogsServiceRequest ({len(value)} bytes): {exc}") from None
     return request
 
 

@@ -19,7 +19,7 @@ from processor import __version__
 from processor.model import EvalCase, Outcome, Score
 
 EVENT_NAME = "gen_ai.evaluation.result"
-SEVERITY_INFO = 9
+SEVERITY_INFO = logs_pb2.SEVERITY_NUMBER_INFO
 
 
 def _kv(key: str, value: str | float) -> common_pb2.KeyValue:
@@ -31,7 +31,7 @@ def _kv(key: str, value: str | float) -> common_pb2.KeyValue:
 def score_label(score: Score) -> str:
     """Low-cardinality label for the score: pass / fail when a threshold applies, else the outcome."""
     if score.outcome is not Outcome.SCORED:
-        return score.outcome.value
+        return str(score.outcome.value)
     if score.passed is None:
         return "scored"
     return "pass" if score.passed else "fail"
@@ -89,7 +89,7 @@ class ScoreStamper:
             self._channel = grpc.secure_channel(
                 endpoint, grpc.ssl_channel_credentials(), compression=grpc.Compression.Gzip
             )
-        self._stub = logs_service_pb2_grpc.LogsServiceStub(self._channel)
+        self._stub = logs_service_pb2_grpc.LogsServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     def export(self, items: Sequence[tuple[EvalCase, Score]]) -> None:
         """Send one request; raises grpc.RpcError when the endpoint refuses or is unreachable."""
