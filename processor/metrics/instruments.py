@@ -175,6 +175,16 @@ REQUEST_DURATION_BUCKETS = (
 
 class ReceiverMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.received_spans = Counter(
+            "evalstream_receiver_received_spans",
+            "Spans in decoded export requests, before sampling.",
+            registry=registry,
+        )
+        self.received_log_records = Counter(
+            "evalstream_receiver_received_log_records",
+            "Log records in decoded export requests, before sampling.",
+            registry=registry,
+        )
         self.accepted_spans = Counter(
             "evalstream_receiver_accepted_spans",
             "Spans accepted: sampled out or durably handed to the transport.",

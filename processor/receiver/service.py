@@ -288,6 +288,7 @@ class Receiver:
         """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
         request = codec.decode_traces(body)
         received = _count_spans(request)
+        self._metrics.received_spans.inc(received)
         selection = self._select_traces(request, self._sampler, self._slices)
         rejected, reasons = int(selection.rejected), [selection.rejected_reason] if selection.rejected else []
         if received and rejected >= received:
@@ -331,6 +332,7 @@ class Receiver:
         """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
         request = codec.decode_logs(body)
         received = _count_log_records(request)
+        self._metrics.received_log_records.inc(received)
         selection = self._select_logs(request, self._sampler)
         rejected, reasons = int(selection.rejected), [selection.rejected_reason] if selection.rejected else []
         if received and rejected >= received:

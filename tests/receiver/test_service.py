@@ -130,6 +130,7 @@ def test_traces_become_one_record_per_trace_keyed_by_hex_trace_id(
         spans = [s for rs in trace.resource_spans for ss in rs.scope_spans for s in ss.spans]
         assert {s.trace_id.hex().encode() for s in spans} == {record.key}
         assert len(spans) == 2
+    assert registry.get_sample_value("evalstream_receiver_received_spans_total") == 6
     assert registry.get_sample_value("evalstream_receiver_accepted_spans_total") == 6
     assert registry.get_sample_value("evalstream_sampler_kept_spans_total") == 6
     assert registry.get_sample_value("evalstream_receiver_llm_calls_total") == 3
