@@ -9,7 +9,6 @@ target that cannot be imported) raises InputError.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import json
 import os
@@ -23,8 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from processor.errors import ConfigError
 from processor.model import EvalCase
 from processor.offline.golden import GoldenCase, InputError, read_jsonl
+from processor.scorers.custom import import_function
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,10 @@ class TargetFunction:
 
     def __init__(self, ref: str, *, concurrency: int = 4, timeout_s: float = 60.0) -> None:
         self.ref = ref
-        self.function = import_function(ref, flag="--target")
+        try:
+            self.function = import_function(ref, "--target")
+        except ConfigError as exc:  # the same import rules as custom scorers; here a usage error
+            raise InputError(exc.problems) from None
         self.wants_case = wants_case(self.function)
         self.concurrency = concurrency
         self.timeout_s = timeout_s
@@ -169,27 +173,6 @@ class TargetFunction:
 
 async def _await(awaitable: Any) -> Any:
     return await awaitable
-
-
-def import_function(ref: str, *, flag: str) -> Callable[..., Any]:
-    """Import `module:function` (dots after the colon walk attributes); InputError names the flag."""
-    module_name, sep, attr = ref.partition(":")
-    if not sep or not module_name or not attr:
-        raise InputError([f"{flag}: must be module:function, got {ref!r}"])
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except Exception as exc:
-        raise InputError(
-            [f"{flag}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}"]
-        ) from None
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise InputError([f"{flag}: module {module_name!r} has no attribute {attr!r}"]) from None
-    if not callable(obj):
-        raise InputError([f"{flag}: {ref!r} is not callable"])
-    return obj  # type: ignore[no-any-return]
 
 
 def wants_case(function: Callable[..., Any]) -> bool:
