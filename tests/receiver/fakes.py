@@ -5,30 +5,12 @@ They follow the agreed API: group by trace id, ask the sampler first, reject spa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-
-@dataclass
-class TraceSelection:
-    traces: dict[bytes, ExportTraceServiceRequest] = field(default_factory=dict)
-    spans_received: int = 0
-    llm_calls_found: int = 0
-    spans_kept: int = 0
-    rejected: int = 0
-    rejected_reason: str = ""
-
-
-@dataclass
-class LogSelection:
-    logs: dict[bytes, ExportLogsServiceRequest] = field(default_factory=dict)
-    records_received: int = 0
-    records_kept: int = 0
-    rejected: int = 0
-    rejected_reason: str = ""
+from processor.extract.select import LogSelection, TraceSelection
 
 
 def select_traces(request: ExportTraceServiceRequest, sampler: Any, slices: Any) -> TraceSelection:
