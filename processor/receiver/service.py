@@ -28,7 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
 from processor import extract
 from processor.config import split_host_port
@@ -294,29 +294,21 @@ class Receiver:
         if received and rejected >= received:
             self._metrics.refused_spans.labels("invalid").inc(received)
             raise InvalidRequest(f"every span was rejected: {selection.rejected_reason}")
-        records: list[Record] = []
-        kept = 0
-        limit = getattr(self._producer, "max_record_bytes", None)
-        for trace_id, trace in selection.traces.items():
-            spans = _count_spans(trace)
-            (record,) = codec.encode_traces({trace_id: trace})
-            if limit is not None and len(record.key) + len(record.value) > limit:
-                rejected += spans
-                reasons.append(
-                    f"trace {trace_id.hex()} is {len(record.value)} bytes, over the record limit {limit}"
-                )
-                self._metrics.refused_spans.labels("too_large").inc(spans)
-                continue
-            records.append(record)
-            kept += spans
-        try:
-            self._send(records)
-        except EvalstreamError as exc:
-            rule = status.rule_for(exc)
-            self._metrics.refused_spans.labels(rule.reason if rule else "unavailable").inc(
-                received - rejected
+        # encode_* keep the mapping's order: one record per trace, beside its item count
+        encoded = list(
+            zip(
+                codec.encode_traces(selection.traces),
+                map(_count_spans, selection.traces.values()),
+                strict=True,
             )
-            raise
+        )
+        records, too_large, large_reasons = self._within_record_limit(
+            encoded, "spans", self._metrics.refused_spans
+        )
+        rejected += too_large
+        reasons += large_reasons
+        kept = sum(count for _, count in encoded) - too_large
+        self._send_counting_refusals(records, self._metrics.refused_spans, received - rejected)
         self._metrics.accepted_spans.inc(received - rejected)
         self._metrics.kept_spans.inc(kept)
         self._metrics.llm_calls.inc(int(selection.llm_calls_found))
@@ -338,27 +330,19 @@ class Receiver:
         if received and rejected >= received:
             self._metrics.refused_log_records.labels("invalid").inc(received)
             raise InvalidRequest(f"every log record was rejected: {selection.rejected_reason}")
-        records: list[Record] = []
-        limit = getattr(self._producer, "max_record_bytes", None)
-        for trace_id, logs in selection.logs.items():
-            (record,) = codec.encode_logs({trace_id: logs})
-            if limit is not None and len(record.key) + len(record.value) > limit:
-                count = _count_log_records(logs)
-                rejected += count
-                reasons.append(
-                    f"logs of trace {trace_id.hex()} are {len(record.value)} bytes, over the limit {limit}"
-                )
-                self._metrics.refused_log_records.labels("too_large").inc(count)
-                continue
-            records.append(record)
-        try:
-            self._send(records)
-        except EvalstreamError as exc:
-            rule = status.rule_for(exc)
-            self._metrics.refused_log_records.labels(rule.reason if rule else "unavailable").inc(
-                received - rejected
+        encoded = list(
+            zip(
+                codec.encode_logs(selection.logs),
+                map(_count_log_records, selection.logs.values()),
+                strict=True,
             )
-            raise
+        )
+        records, too_large, large_reasons = self._within_record_limit(
+            encoded, "log records", self._metrics.refused_log_records
+        )
+        rejected += too_large
+        reasons += large_reasons
+        self._send_counting_refusals(records, self._metrics.refused_log_records, received - rejected)
         self._metrics.accepted_log_records.inc(received - rejected)
         if selection.rejected:
             self._metrics.refused_log_records.labels("invalid").inc(int(selection.rejected))
@@ -367,6 +351,34 @@ class Receiver:
             response.partial_success.rejected_log_records = rejected
             response.partial_success.error_message = "; ".join(reasons)
         return response
+
+    def _within_record_limit(
+        self, encoded: list[tuple[Record, int]], items: str, refused: Counter
+    ) -> tuple[list[Record], int, list[str]]:
+        """Drop records over the producer's record limit: (kept records, items rejected, reasons)."""
+        limit = getattr(self._producer, "max_record_bytes", None)
+        kept: list[Record] = []
+        rejected, reasons = 0, []
+        for record, count in encoded:
+            if limit is not None and len(record.key) + len(record.value) > limit:
+                rejected += count
+                reasons.append(
+                    f"the {items} of trace {record.key.decode()} are {len(record.value)} bytes, "
+                    f"over the record limit {limit}"
+                )
+                refused.labels("too_large").inc(count)
+            else:
+                kept.append(record)
+        return kept, rejected, reasons
+
+    def _send_counting_refusals(self, records: list[Record], refused: Counter, items: int) -> None:
+        """Send; when the transport refuses, count the request's `items` under the refusal's reason."""
+        try:
+            self._send(records)
+        except EvalstreamError as exc:
+            rule = status.rule_for(exc)
+            refused.labels(rule.reason if rule else "unavailable").inc(items)
+            raise
 
     def _send(self, records: list[Record]) -> None:
         if not records:
