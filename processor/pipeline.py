@@ -33,7 +33,7 @@ class Pipeline:
     config: Config
     role: str
     registry: CollectorRegistry
-    parts: list[tuple[str, Any]] = field(default_factory=list)
+    parts: list[tuple[str, Part]] = field(default_factory=list)
     receiver: Any = None
     sampler: Any = None
     worker: Any = None

@@ -110,7 +110,6 @@ class Worker:
         self._pool = concurrent.futures.ThreadPoolExecutor(config.concurrency, thread_name_prefix="scorer")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._exited = threading.Event()
         self._next_lag_update = 0.0
         self._owned: set[Position] = set()
         metrics.prepare([s.name for s in self.scorers])
@@ -134,12 +133,9 @@ class Worker:
         self._stop.set()
 
     def run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                self.step()
-            self.drain()
-        finally:
-            self._exited.set()
+        while not self._stop.is_set():
+            self.step()
+        self.drain()
 
     # --- one turn ----------------------------------------------------------------------------------
     def step(self) -> int:
