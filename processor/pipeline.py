@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from processor.config import Config, split_host_port
 from processor.errors import ConfigError, EvalstreamError, TransportUnavailable
+from processor.transport.config import KafkaConfig
 
 log = logging.getLogger("evalstream")
 
@@ -147,6 +148,8 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
         pipeline.receiver = receiver
         pipeline.parts.append(("receiver", receiver))
 
+    if not kafka.embedded and kafka.create_topics:
+        pipeline.parts.insert(0, ("kafka-topics", _CreateTopics(kafka)))
     if config.metrics.endpoint:
         problems: list[str] = []
         host_port = split_host_port(config.metrics.endpoint, "metrics.endpoint", problems)
@@ -159,30 +162,40 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
 
 
 class _Transport:
-    """A Kafka transport as a pipeline part; topics are created first when `kafka.create_topics` says so."""
+    """A Kafka transport as a pipeline part (a consumer connects lazily, so it is only stopped)."""
 
     def __init__(self, transport: Any, *, start: bool = True) -> None:
         self._transport = transport
         self._start = start
 
     def start(self) -> None:
-        if self._transport.config.create_topics:
-            from processor.transport.kafka import create_topics
-
-            config = self._transport.config
-            try:
-                created = create_topics(config)
-            except Exception as exc:  # kafka-python raises its own tree; start-up must say what failed
-                raise TransportUnavailable(
-                    f"kafka.create_topics: could not create topics at {config.bootstrap_servers}: {exc}"
-                ) from None
-            if created:
-                log.info("created Kafka topics: %s", ", ".join(created))
         if self._start:
             self._transport.start()
 
     def shutdown(self, timeout_s: float) -> None:
         self._transport.shutdown(timeout_s)
+
+
+class _CreateTopics:
+    """Creates the missing topics once, before any transport starts (`kafka.create_topics`)."""
+
+    def __init__(self, config: KafkaConfig) -> None:
+        self._config = config
+
+    def start(self) -> None:
+        from processor.transport.kafka import create_topics
+
+        try:
+            created = create_topics(self._config)
+        except Exception as exc:  # kafka-python raises its own tree; start-up must say what failed
+            raise TransportUnavailable(
+                f"kafka.create_topics: could not create topics at {self._config.bootstrap_servers}: {exc}"
+            ) from None
+        if created:
+            log.info("created Kafka topics: %s", ", ".join(created))
+
+    def shutdown(self, timeout_s: float) -> None:
+        pass
 
 
 def run(config: Config, *, role: str = "all") -> int:
