@@ -9,6 +9,9 @@ from collections.abc import Sequence
 from processor.errors import ShuttingDown, TransportFull
 from processor.transport import Consumed, Record, Signal
 
+#: What the worker consumes; results and dead letters are kept in `sent` instead.
+_CONSUMED = frozenset({Signal.TRACES, Signal.LOGS})
+
 
 class MemoryTransport:
     """A bounded FIFO with Producer and Consumer faces. Full means refuse, never drop what was accepted."""
@@ -25,19 +28,17 @@ class MemoryTransport:
     def send(self, records: Sequence[Record], *, timeout_s: float) -> None:
         if self._closed:
             raise ShuttingDown("the in-process queue is shut down")
-        queued = [r for r in records if r.signal in (Signal.TRACES, Signal.LOGS)]
+        queued = [r for r in records if r.signal in _CONSUMED]
         with self._lock:
             if self._queue.qsize() + len(queued) > self.max_records:
                 raise TransportFull(
                     f"in-process queue full ({self._queue.qsize()} of {self.max_records} records)",
                     retry_after_s=1.0,
                 )
-            for record in records:
-                if record in queued:
-                    self._queue.put_nowait(Consumed(record, record.signal.value, 0, self._offset))
-                    self._offset += 1
-                else:
-                    self.sent.append(record)
+            for record in queued:
+                self._queue.put_nowait(Consumed(record, record.signal.value, 0, self._offset))
+                self._offset += 1
+            self.sent.extend(r for r in records if r.signal not in _CONSUMED)
 
     def ready(self) -> bool:
         return not self._closed and self._queue.qsize() < self.max_records
