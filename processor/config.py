@@ -26,6 +26,13 @@ from typing import Any, TypeVar
 import yaml
 
 from processor.errors import ConfigError
+from processor.extract.config import SlicesConfig
+from processor.metrics.config import MetricsConfig
+from processor.receiver.config import ReceiverConfig
+from processor.sampler.config import SamplingConfig
+from processor.scorers.config import ScorersConfig
+from processor.transport.config import KafkaConfig
+from processor.worker.config import WorkerConfig
 
 T = TypeVar("T")
 
@@ -177,47 +184,17 @@ def decode(cls: type[T], data: Any, path: str, problems: list[str]) -> T:
     return instance
 
 
-def split_host_port(endpoint: str, path: str, problems: list[str]) -> tuple[str, int] | None:
-    """Parse `host:port` (IPv6 as `[::1]:4317`); port 0 means any free port."""
-    host, sep, port_text = endpoint.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        problems.append(f"{path}: must be host:port with a port 0-65535, got {endpoint!r}")
-        return None
-    return host.strip("[]"), int(port_text)
-
-
-def _sections() -> dict[str, type[Any]]:
-    # Imported here so each part's config stays in its own package without an import cycle.
-    from processor.extract.config import SlicesConfig
-    from processor.metrics.config import MetricsConfig
-    from processor.receiver.config import ReceiverConfig
-    from processor.sampler.config import SamplingConfig
-    from processor.scorers.config import ScorersConfig
-    from processor.transport.config import KafkaConfig
-    from processor.worker.config import WorkerConfig
-
-    return {
-        "receiver": ReceiverConfig,
-        "sampling": SamplingConfig,
-        "kafka": KafkaConfig,
-        "worker": WorkerConfig,
-        "scorers": ScorersConfig,
-        "slices": SlicesConfig,
-        "metrics": MetricsConfig,
-    }
-
-
 @dataclass(frozen=True)
 class Config:
-    """The whole configuration: one section per part."""
+    """The whole configuration: one typed section per part, decoded and validated once."""
 
-    sections: dict[str, Any] = field(default_factory=dict)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.sections[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    receiver: ReceiverConfig = field(default_factory=ReceiverConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    scorers: ScorersConfig = field(default_factory=ScorersConfig)
+    slices: SlicesConfig = field(default_factory=SlicesConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 def parse(data: Any, *, environ: Mapping[str, str] | None = None, source: str = "config") -> Config:
@@ -230,18 +207,18 @@ def parse(data: Any, *, environ: Mapping[str, str] | None = None, source: str = 
             [f"{source}: the top level must be a mapping of sections, got {type(data).__name__}"]
         )
     data = _expand_tree(data, "", problems, os.environ if environ is None else environ)
-    classes = _sections()
+    sections = [f.name for f in dataclasses.fields(Config)]
     for key in data:
-        if key not in classes:
-            suggestion = difflib.get_close_matches(str(key), classes, n=1)
+        if key not in sections:
+            suggestion = difflib.get_close_matches(str(key), sections, n=1)
             hint = (
-                f" (did you mean '{suggestion[0]}'?)" if suggestion else f"; sections: {', '.join(classes)}"
+                f" (did you mean '{suggestion[0]}'?)" if suggestion else f"; sections: {', '.join(sections)}"
             )
             problems.append(f"unknown section '{key}'{hint}")
-    sections = {name: decode(cls, data.get(name), name, problems) for name, cls in classes.items()}
+    config = decode(Config, {name: data.get(name) for name in sections if name in data}, "", problems)
     if problems:
         raise ConfigError(problems)
-    return Config(sections)
+    return config
 
 
 def load(path: str | os.PathLike[str] | None, *, environ: Mapping[str, str] | None = None) -> Config:

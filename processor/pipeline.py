@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
-from processor.config import Config, split_host_port
+from processor.config import Config
+from processor.endpoint import split_host_port
 from processor.errors import ConfigError, EvalstreamError, TransportUnavailable
 from processor.transport.config import KafkaConfig
 

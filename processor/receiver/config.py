@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from processor.config import split_host_port
+from processor.endpoint import split_host_port
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from prometheus_client import CollectorRegistry, Counter
 
 from processor import extract
-from processor.config import split_host_port
+from processor.endpoint import split_host_port
 from processor.errors import EvalstreamError, InvalidRequest, TooLarge, TransportFull
 from processor.extract.config import SlicesConfig
 from processor.metrics.instruments import ReceiverMetrics
