@@ -11,7 +11,8 @@ import pytest
 from tests.kafka_broker import kafka_broker
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures" / "otlp"
+#: Real instrumentation captures carried by the project (see its README); nothing reads ../shared.
+FIXTURES = REPO / "tests" / "fixtures" / "otlp"
 
 
 @pytest.fixture(scope="session")
@@ -30,5 +31,5 @@ def topic_prefix() -> str:
 @pytest.fixture(scope="session")
 def otlp_fixtures() -> pathlib.Path:
     if not FIXTURES.is_dir():
-        pytest.fail(f"shared OTLP fixtures not found at {FIXTURES}")
+        pytest.fail(f"OTLP fixtures not found at {FIXTURES}")
     return FIXTURES

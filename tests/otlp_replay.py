@@ -1,4 +1,4 @@
-"""Replay OTLP protobuf (the shared fixtures) through the REAL OpenTelemetry Python SDK exporters.
+"""Replay OTLP protobuf (tests/fixtures/otlp) through the REAL OpenTelemetry Python SDK exporters.
 
 The fixtures are what the SDK exported from real instrumentation; rebuilding SDK span and log objects
 from them and exporting with `OTLPSpanExporter` / `OTLPLogExporter` sends the receiver what a live
@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-#: The seven instrumentation flavours in shared/fixtures/otlp (see its README).
+#: The seven instrumentation flavours in tests/fixtures/otlp (see its README).
 FLAVOURS = (
     "otel-genai-latest-span",
     "otel-genai-latest-event",

@@ -1,6 +1,6 @@
 """A real Prometheus scrapes a real evalstream process and evaluates deploy/prometheus/rules.yaml.
 
-    OTel SDK OTLP gRPC exporters --(the shared fixtures)--> python -m processor (embedded, no Kafka)
+    OTel SDK OTLP gRPC exporters --(the bundled fixtures)--> python -m processor (embedded, no Kafka)
         --/metrics--> prometheus (Debian's binary, temp config, 1 s scrape) --rules.yaml--> /api/v1/rules
 
 Proves what promtool's replay cannot: the score series a real worker exposes carry the slice labels
@@ -197,7 +197,7 @@ def sdk_logs(request: ExportLogsServiceRequest, ids: dict[bytes, int]) -> list[R
 
 
 def replay_fixtures(fixtures: pathlib.Path, endpoint: str) -> int:
-    """Export every shared fixture once, with fresh trace ids; return how many spans went out."""
+    """Export every bundled fixture once, with fresh trace ids; return how many spans went out."""
     span_exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=10)
     log_exporter = OTLPLogExporter(endpoint=endpoint, insecure=True, timeout=10)
     sent = 0

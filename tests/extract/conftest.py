@@ -1,4 +1,4 @@
-"""Helpers for building OTLP requests by hand, and loading the shared fixture flavours."""
+"""Helpers for building OTLP requests by hand, and loading the bundled fixture flavours."""
 
 from __future__ import annotations
 

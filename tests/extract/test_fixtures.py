@@ -1,4 +1,4 @@
-"""Every shared OTLP fixture flavour yields exactly the table in fixtures/otlp/README.md."""
+"""Every bundled OTLP fixture flavour yields exactly the table in fixtures/otlp/README.md."""
 
 from __future__ import annotations
 

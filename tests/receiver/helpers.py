@@ -1,4 +1,4 @@
-"""Builders for OTLP requests shaped like the shared fixture scenarios, and small gRPC helpers."""
+"""Builders for OTLP requests shaped like the bundled fixture scenarios, and small gRPC helpers."""
 
 from __future__ import annotations
 

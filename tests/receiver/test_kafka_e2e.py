@@ -224,7 +224,7 @@ def test_real_sdk_spans_and_event_logs_land_on_the_topics(pipeline: Pipeline) ->
 
 
 @pytest.mark.kafka
-def test_shared_fixture_files_sent_as_is(pipeline: Pipeline, otlp_fixtures: pathlib.Path) -> None:
+def test_fixture_files_sent_as_is(pipeline: Pipeline, otlp_fixtures: pathlib.Path) -> None:
     stubs = Stubs(int(pipeline.receiver.port or 0))
     expected_traces: set[bytes] = set()
     expected_logs: set[bytes] = set()
