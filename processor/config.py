@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from processor.alerts.config import AlertsConfig
 from processor.errors import ConfigError
 from processor.extract.config import SlicesConfig
 from processor.metrics.config import MetricsConfig
@@ -195,6 +196,7 @@ class Config:
     scorers: ScorersConfig = field(default_factory=ScorersConfig)
     slices: SlicesConfig = field(default_factory=SlicesConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
 
 def parse(data: Any, *, environ: Mapping[str, str] | None = None, source: str = "config") -> Config:
