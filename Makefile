@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SOURCES := pyproject.toml hatch_build.py $(wildcard proto/*.proto)
 
-.PHONY: run test lint kafka-start kafka-stop clean
+.PHONY: run test lint demo-thursday kafka-start kafka-stop clean
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "evalstream needs Python 3.11 or newer, $(PYTHON) is " + sys.version.split()[0])'
@@ -23,6 +23,14 @@ $(VENV)/.installed-test: $(VENV)/.python-ok $(SOURCES)
 ## run: the processor with its embedded default (receiver + worker in one process, no Kafka)
 run: $(VENV)/.installed-run
 	$(BIN)/python -m processor $(ARGS)
+
+$(VENV)/.installed-demo: $(VENV)/.python-ok $(SOURCES)
+	$(BIN)/pip install --quiet -e '.[demo]'
+	@touch $@
+
+## demo-thursday: the seed article's Thursday bug end to end (a week of traffic, promtool, the page, the gate)
+demo-thursday: $(VENV)/.installed-demo
+	$(BIN)/python -m processor.demo thursday $(ARGS)
 
 ## test: lint (ruff, mypy --strict), then the whole suite (starts its own Kafka broker unless KAFKA_BOOTSTRAP_SERVERS is set)
 test: $(VENV)/.installed-test

@@ -80,6 +80,7 @@ class _Names:
         self.cases7d = f"{level}_count:cases7d"
         self.spread7d = f"{level}:spread7d"
         self.hours7d = f"{level}:hours7d"
+        self.max_drop = f"{level}:max_drop"
 
 
 def _recording_rules(n: _Names, alerts: AlertsConfig) -> list[dict[str, Any]]:
@@ -105,6 +106,16 @@ def _recording_rules(n: _Names, alerts: AlertsConfig) -> list[dict[str, Any]]:
         },
         {"record": n.spread7d, "expr": f"stddev_over_time({full_hours}[7d:1h] offset 1h)"},
         {"record": n.hours7d, "expr": f"count_over_time({full_hours}[7d:1h] offset 1h)"},
+        {
+            # The drop the relative rule allows now: k spreads, widened by sqrt(usual / current cases) for
+            # an hour with fewer cases than a usual full hour (its mean is noisier), at least the margin.
+            "record": n.max_drop,
+            "expr": (
+                f"clamp_min(\n  {alerts.spread_k:g} * {n.spread7d}\n"
+                f"  * on ({n.by}) sqrt(clamp_min({n.cases7d} / on ({n.by}) {n.hours7d} / on ({n.by}) "
+                f"{n.cases1h}, 1)),\n  {alerts.margin:g}\n)"
+            ),
+        },
     ]
 
 
@@ -133,9 +144,7 @@ def _drift_alerts(scorer: str, slice_label: str, n: _Names, alerts: AlertsConfig
             {
                 "alert": _alert_name(scorer, "DropVsBaseline"),
                 "expr": (
-                    f"{n.mean7d} - on ({n.by}) {n.mean1h}\n"
-                    f"> on ({n.by}) clamp_min({alerts.spread_k:g} * {n.spread7d}, {alerts.margin:g})\n"
-                    + _guards(n, alerts)
+                    f"{n.mean7d} - on ({n.by}) {n.mean1h}\n> on ({n.by}) {n.max_drop}\n" + _guards(n, alerts)
                 ),
                 "for": alerts.drift_for,
                 "labels": dict(labels),
@@ -144,7 +153,8 @@ def _drift_alerts(scorer: str, slice_label: str, n: _Names, alerts: AlertsConfig
                     "description": (
                         f"The last hour's mean {scorer} score is "
                         f'{{{{ $value | printf "%.2f" }}}} below the slice\'s 7-day mean, more than '
-                        f"max({alerts.margin:g}, {alerts.spread_k:g} x its usual hour-to-hour spread): a "
+                        f"max({alerts.margin:g}, {alerts.spread_k:g} x its usual hour-to-hour spread, "
+                        "widened when the hour has fewer cases than usual): a "
                         f"regression on this slice, not a hard hour. {_guard_text(alerts)} {harvest}"
                     ),
                     "runbook": RUNBOOK,
