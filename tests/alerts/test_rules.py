@@ -47,7 +47,11 @@ def test_rules_follow_the_scorers_slices_prefix_and_alerts_of_the_config() -> No
     assert relative["labels"] == {"severity": "page", "scorer": "brand-voice", "slice": "channel"}
     assert relative["for"] == "15m"
     assert "slice_channel:myapp_eval_brand_voice:mean7d - on (service, channel)" in relative["expr"]
-    assert "clamp_min(3 * slice_channel:myapp_eval_brand_voice:spread7d, 0.1)" in relative["expr"]
+    assert "> on (service, channel) slice_channel:myapp_eval_brand_voice:max_drop\n" in relative["expr"]
+    recorded = {r["record"]: r["expr"] for g in groups(config) for r in g["rules"] if "record" in r}
+    max_drop = recorded["slice_channel:myapp_eval_brand_voice:max_drop"]
+    assert max_drop.startswith("clamp_min(\n  3 * slice_channel:myapp_eval_brand_voice:spread7d\n")
+    assert max_drop.endswith("  0.1\n)")
     assert "slice_channel:myapp_eval_brand_voice_count:cases1h >= 30" in relative["expr"]
     floor = next(r for r in rules if r["alert"] == "EvalGroundednessBelowFloor")
     assert floor["expr"].startswith("slice_locale:myapp_eval_groundedness:mean1h < 0.6\n")

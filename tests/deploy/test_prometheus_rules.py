@@ -60,14 +60,18 @@ def test_every_default_scorer_and_slice_gets_guarded_drift_alerts() -> None:
         drift = [rule for rule in alerts if rule.get("labels", {}).get("scorer") == scorer]
         assert {rule["labels"]["slice"] for rule in drift} == set(slices), scorer
         for rule in drift:
-            level = f"slice_{rule['labels']['slice']}:app_eval_{scorer}"
+            slice_label = rule["labels"]["slice"]
+            level = f"slice_{slice_label}:app_eval_{scorer}"
             expr = rule["expr"]
             assert rule["alert"].endswith("DropVsBaseline") and rule["labels"]["severity"] == "page"
+            assert f"> on (service, {slice_label}) {level}:max_drop\n" in expr
             assert f"{level}_count:cases1h >= " in expr  # minimum sample now
             assert f"{level}_count:cases7d >= " in expr  # a history
             assert f"{level}:hours7d >= " in expr  # enough hours to know the usual spread
-            assert f"clamp_min(4 * {level}:spread7d, 0.05)" in expr
             assert rule["for"]
+            max_drop = recorded[f"{level}:max_drop"]
+            assert max_drop.startswith(f"clamp_min(\n  4 * {level}:spread7d\n")
+            assert max_drop.endswith("  0.05\n)")
     for slice_label in slices:
         # Means across worker pods are ratios of summed rates, never averages of per-pod means.
         assert recorded[f"slice_{slice_label}:app_eval_relevance_sum:rate1h"] == (
