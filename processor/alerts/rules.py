@@ -60,7 +60,7 @@ def scorer_names(config: Config) -> list[str]:
     return [spec.name for spec in config.scorers.enabled]
 
 
-def _alert_name(scorer: str, kind: str) -> str:
+def alert_name(scorer: str, kind: str) -> str:
     words = score_metric_name("x", scorer)[2:].split("_")
     return "Eval" + "".join(w[:1].upper() + w[1:] for w in words if w) + kind
 
@@ -142,7 +142,7 @@ def _drift_alerts(scorer: str, slice_label: str, n: _Names, alerts: AlertsConfig
     if alerts.drift in ("relative", "both"):
         rules.append(
             {
-                "alert": _alert_name(scorer, "DropVsBaseline"),
+                "alert": alert_name(scorer, "DropVsBaseline"),
                 "expr": (
                     f"{n.mean7d} - on ({n.by}) {n.mean1h}\n> on ({n.by}) {n.max_drop}\n" + _guards(n, alerts)
                 ),
@@ -164,7 +164,7 @@ def _drift_alerts(scorer: str, slice_label: str, n: _Names, alerts: AlertsConfig
     if alerts.drift in ("absolute", "both"):
         rules.append(
             {
-                "alert": _alert_name(scorer, "BelowFloor"),
+                "alert": alert_name(scorer, "BelowFloor"),
                 "expr": (
                     f"{n.mean1h} < {alerts.floor:g}\n"
                     f"and on ({n.by}) {n.mean7d} > {alerts.baseline:g}\n" + _guards(n, alerts)
