@@ -75,6 +75,7 @@ class _Names:
         self.sum_rate = f"{level}_sum:rate1h"
         self.count_rate = f"{level}_count:rate1h"
         self.mean1h = f"{level}:mean1h"
+        self.mean1h_guarded = f"{level}:mean1h_guarded"
         self.cases1h = f"{level}_count:cases1h"
         self.mean7d = f"{level}:mean7d"
         self.cases7d = f"{level}_count:cases7d"
@@ -84,13 +85,16 @@ class _Names:
 
 
 def _recording_rules(n: _Names, alerts: AlertsConfig) -> list[dict[str, Any]]:
-    # The hourly means of the hours that had enough cases: the ones the spread and its guard count.
-    full_hours = f"({n.mean1h} and on ({n.by}) {n.cases1h} >= {alerts.min_cases_1h})"
     return [
         {"record": n.sum_rate, "expr": f"sum by ({n.by}) (rate({n.metric}_sum[1h]))"},
         {"record": n.count_rate, "expr": f"sum by ({n.by}) (rate({n.metric}_count[1h]))"},
         {"record": n.mean1h, "expr": f"{n.sum_rate} / ({n.count_rate} > 0)"},
         {"record": n.cases1h, "expr": f"{n.count_rate} * 3600"},
+        {
+            # The hour's mean only while the hour has enough cases: the hours the spread is made of.
+            "record": n.mean1h_guarded,
+            "expr": f"{n.mean1h} and on ({n.by}) {n.cases1h} >= {alerts.min_cases_1h}",
+        },
         {
             # Volume-weighted: the ratio of the sums over 168 hourly steps, not the mean of the hourly means.
             "record": n.mean7d,
@@ -104,8 +108,8 @@ def _recording_rules(n: _Names, alerts: AlertsConfig) -> list[dict[str, Any]]:
             "record": n.cases7d,
             "expr": f"sum_over_time({n.count_rate}[7d:1h] offset 1h) * 3600",
         },
-        {"record": n.spread7d, "expr": f"stddev_over_time({full_hours}[7d:1h] offset 1h)"},
-        {"record": n.hours7d, "expr": f"count_over_time({full_hours}[7d:1h] offset 1h)"},
+        {"record": n.spread7d, "expr": f"stddev_over_time({n.mean1h_guarded}[7d:1h] offset 1h)"},
+        {"record": n.hours7d, "expr": f"count_over_time({n.mean1h_guarded}[7d:1h] offset 1h)"},
         {
             # The drop the relative rule allows now: k spreads, widened by sqrt(usual / current cases) for
             # an hour with fewer cases than a usual full hour (its mean is noisier), at least the margin.
