@@ -73,18 +73,6 @@ def test_prometheus_rule_wraps_the_same_groups() -> None:
     assert resource["spec"]["groups"] == yaml.safe_load(rules_file(config))["groups"]
 
 
-def test_bad_alerts_section_lists_every_problem_by_key() -> None:
-    with pytest.raises(ConfigError) as raised:
-        parse(
-            {"alerts": {"drift": "sometimes", "margin": 1.5, "drift_for": "ten minutes", "min_cases_1h": 0}}
-        )
-    problems = raised.value.problems
-    assert "alerts.drift: must be one of relative, absolute, both, got 'sometimes'" in problems
-    assert "alerts.margin: must be between 0 and 1, got 1.5" in problems
-    assert "alerts.drift_for: must be a Prometheus duration like 10m, got 'ten minutes'" in problems
-    assert "alerts.min_cases_1h: must be at least 1, got 0" in problems
-
-
 def test_unknown_alert_slice_is_named() -> None:
     config = parse({"alerts": {"slices": ["locale", "region"]}})
     with pytest.raises(ConfigError) as raised:
