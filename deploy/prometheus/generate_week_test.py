@@ -27,6 +27,7 @@ import random
 import sys
 
 from processor.alerts.rules import alert_name
+from processor.demo.thursday import diurnal  # the same day/night and weekday curve as the demo
 
 HERE = pathlib.Path(__file__).resolve().parent
 OUTPUT = HERE / "rules_test_week.yaml"
@@ -69,13 +70,6 @@ LOCALES = [
     Locale("ja-JP", 0.04, 0.52, 0.015, 0.18),
     Locale("it-IT", 0.02, 0.35, 0.015, 0.18, start_hour=NEW_SLICE_HOUR),
 ]
-
-
-def diurnal(hour: int) -> float:
-    """Share of the peak hour's traffic: quiet nights, busy office hours, lighter weekends."""
-    h, weekday = hour % 24, (3 + hour // 24) % 7  # day 0 is a Thursday; 5, 6 are Saturday, Sunday
-    shape = 0.15 + 0.85 * max(0.0, math.sin(math.pi * (h - 6) / 16)) if 6 <= h <= 22 else 0.15
-    return shape * (0.6 if weekday >= 5 else 1.0)
 
 
 def poisson(lam: float, rng: random.Random) -> int:
