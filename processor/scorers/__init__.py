@@ -12,15 +12,15 @@ a bounded thread pool, so scorers are thread-safe (the judge bounds its own conc
 
 from __future__ import annotations
 
-from processor.scorers.chat import ChatClient, ChatReply, UrllibChatClient
+from processor.scorers.chat import ChatClient, ChatReply, HttpxChatClient
 from processor.scorers.registry import BUILTIN, Scorer, build_scorer, build_scorers, run_scorers
 
 __all__ = [
     "BUILTIN",
     "ChatClient",
     "ChatReply",
+    "HttpxChatClient",
     "Scorer",
-    "UrllibChatClient",
     "build_scorer",
     "build_scorers",
     "run_scorers",

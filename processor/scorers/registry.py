@@ -24,7 +24,7 @@ from processor.errors import ConfigError
 from processor.model import EvalCase, Score
 from processor.scorers import _text, context, contract, judge, relevance
 from processor.scorers._params import Params
-from processor.scorers.chat import ChatClient, UrllibChatClient
+from processor.scorers.chat import ChatClient, HttpxChatClient, chat_completions_url
 from processor.scorers.config import ScorerSpec
 from processor.scorers.custom import build_custom
 
@@ -189,7 +189,7 @@ def _judge(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scor
     for problem in judge.check_rubric(rubric):
         params.problem("rubric", problem)
     settings = judge.JudgeSettings(
-        url=judge.judge_url(base_url),
+        url=chat_completions_url(base_url),
         model=model,
         rubric=rubric,
         scale=params.float("scale", 10.0, low=0.0, low_open=True),
@@ -208,7 +208,7 @@ def _judge(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scor
         spec.name,
         threshold=_threshold(spec, judge.DEFAULT_THRESHOLD),
         settings=settings,
-        client=judge_client if judge_client is not None else UrllibChatClient(),
+        client=judge_client if judge_client is not None else HttpxChatClient(),
         api_key=api_key,
     )
 
