@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 import time
 import unicodedata
@@ -39,6 +38,7 @@ from google.protobuf import json_format
 
 from processor._proto.eval_result_pb2 import EvalResult
 from processor.errors import ConfigError
+from processor.files import write_atomic
 from processor.model import UNKNOWN
 from processor.offline.golden import InputError, expand_paths, read_jsonl
 from processor.redact import KINDS, Redactor, parse_kinds
@@ -468,10 +468,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     if args.output == "-":
         (out or sys.stdout).write(text)
     else:
-        tmp = f"{args.output}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, args.output)
+        write_atomic(args.output, text)
     redacted = ", ".join(f"{n} {kind}" for kind, n in stats.redactions.items() if n) or "none"
     print(
         f"{PROG}: {stats.read + stats.undecodable} results read ({stats.undecodable} undecodable), "
