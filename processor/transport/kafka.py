@@ -39,7 +39,7 @@ def topic_for(config: KafkaConfig, signal: Signal) -> str:
     return str(getattr(config.topics, signal.value))
 
 
-def _client_options(config: KafkaConfig) -> dict[str, Any]:
+def client_options(config: KafkaConfig) -> dict[str, Any]:
     """Connection and security options shared by producer, consumer and admin client."""
     options: dict[str, Any] = {
         "bootstrap_servers": config.servers,
@@ -69,7 +69,7 @@ def create_topics(config: KafkaConfig, *, timeout_s: float = 30.0) -> list[str]:
     Only called when `kafka.create_topics` is true (the receiver never creates topics otherwise).
     """
     names = [topic_for(config, s) for s in Signal]
-    admin = KafkaAdminClient(**_client_options(config), request_timeout_ms=int(timeout_s * 1000))
+    admin = KafkaAdminClient(**client_options(config), request_timeout_ms=int(timeout_s * 1000))
     try:
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]
@@ -126,7 +126,7 @@ class KafkaProducerTransport:
         self.max_record_bytes = max_request_size
         self._metrics = TransportMetrics(registry if registry is not None else CollectorRegistry())
         self._options: dict[str, Any] = {
-            **_client_options(config),
+            **client_options(config),
             "acks": "all",
             "enable_idempotence": True,
             "compression_type": None if config.compression == "none" else config.compression,
@@ -387,7 +387,7 @@ class KafkaConsumerTransport:
         self.on_assign = on_assign
         self._signals = {topic_for(config, s): s for s in signals}
         self._options: dict[str, Any] = {
-            **_client_options(config),
+            **client_options(config),
             "group_id": group_id,
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
