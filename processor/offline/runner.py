@@ -42,6 +42,8 @@ DETERMINISTIC: frozenset[str] = frozenset(
         "relevance",
         "context_relevance",
         "groundedness",
+        "semantic_relevance",
+        "language_match",
     }
 )
 
