@@ -12,7 +12,7 @@ absolute terms (on-topic answers around 0.5, off-topic around 0.1), so the score
 
 The model loads once per process, on first build (about 1 s, 150 MB resident), and every
 scorer built after shares it. Texts are cut to `max_chars` before encoding, which bounds the cost
-of a case. `score_batch` encodes many cases in one pass, which costs about a third less CPU per
+of a case. `score_batch` encodes many cases in one pass, which costs about 40 % less CPU per
 case than one case at a time.
 """
 
