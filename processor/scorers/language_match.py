@@ -7,16 +7,19 @@ by default about 40 widely written ones, since close relatives a support bot nev
 next to Spanish, Nigerian Pidgin next to English) otherwise take enough probability to make plain
 answers look unsure. The scorer skips rather than guesses:
 
-- `too_short`: the answer (or the question, when the question sets the expectation) has fewer
-  than `min_letters` letters: "OK", "30 days" or a bare number say nothing about a language;
+- `too_short`: the answer has fewer than `min_letters` letters: "OK", "30 days" or a bare number
+  say nothing about a language;
 - `unsure`: the detector's probability for its best language is below `min_confidence`;
-- `no_language`: neither a `locale` label nor a question tells what language to expect;
-- `question_too_short`, `question_unsure`: the same, for the question that sets the expectation;
+- `question_too_short`, `question_unsure`: the question cannot tell the expected language and
+  there is no `locale` label to fall back on;
+- `no_language`: no question and no `locale` label (or `expect: locale` and no label);
 - `unsupported_language`: the `locale` label names a language outside `languages`.
 
-The expected language is, with `expect: auto` (the default), the `locale` label's language when the
-case carries one (`de-DE` -> `de`, `pt_BR` -> `pt`), else the question's. The score is 1 when the
-answer's language is the expected one, 0 when not. Texts are cut to `max_chars` first.
+The expected language is, with `expect: auto` (the default), the question's: a good answer follows
+the user's language even when it differs from the UI locale. When the question is too short or
+unsure, the `locale` label's language fills in (`de-DE` -> `de`, `pt_BR` -> `pt`). `expect:
+question` or `expect: locale` use only the one. The score is 1 when the answer's language is the
+expected one, 0 when not. Texts are cut to `max_chars` first.
 """
 
 from __future__ import annotations
@@ -137,18 +140,19 @@ class LanguageMatchScorer:
 
     def _expected(self, case: EvalCase) -> tuple[str, str, str]:
         """(language, where it came from, skip reason)."""
+        question_reason = "no_language"
+        if self._expect in ("auto", "question") and case.input.strip():
+            language, probability, reason = self.detect(case.input)
+            if not reason:
+                return language, f"the question ({probability:.2f})", ""
+            question_reason = f"question_{reason}"
         if self._expect in ("auto", "locale"):
             from_label = locale_language(case.label(self._locale_label))
             if from_label and self._languages and from_label not in self._languages:
                 return "", "", "unsupported_language"
             if from_label:
                 return from_label, f"the {self._locale_label} label", ""
-            if self._expect == "locale":
-                return "", "", "no_language"
-        if not case.input.strip():
-            return "", "", "no_language"
-        language, probability, reason = self.detect(case.input)
-        return language, f"the question ({probability:.2f})", f"question_{reason}" if reason else ""
+        return "", "", question_reason if self._expect != "locale" else "no_language"
 
     def __call__(self, case: EvalCase) -> Score:
         answer, probability, reason = self.detect(case.output)

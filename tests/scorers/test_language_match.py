@@ -92,15 +92,18 @@ def test_an_unsure_detection_is_skipped(scorer):
     assert (unsure.outcome, unsure.reason) == (Outcome.SKIPPED, "unsure")
 
 
-def test_the_locale_label_wins_over_the_question_unless_told_otherwise(scorer):
-    question = "Wie lange dauert der internationale Versand?"
-    case = EvalCase(input=question, output=ENGLISH_ANSWER, labels={"locale": "en-GB"})
-    assert scorer(case).value == 1.0
-    by_question = build_scorer(ScorerSpec(name="language_match", params={"expect": "question"}))
-    assert by_question(case).value == 0.0
+def test_the_question_sets_the_language_and_the_locale_label_fills_in(scorer):
+    german = "Wie lange dauert der internationale Versand?"
+    # a German speaker on the English site gets an English answer: wrong, whatever the UI locale
+    assert scorer(EvalCase(input=german, output=ENGLISH_ANSWER, labels={"locale": "en-GB"})).value == 0.0
+    # a question too short to tell: the locale label decides
+    short = EvalCase(input="Versand?", output=ENGLISH_ANSWER, labels={"locale": "de-DE"})
+    assert (scorer(short).value, scorer(short).explanation.endswith("from the locale label")) == (0.0, True)
     only_locale = build_scorer(ScorerSpec(name="language_match", params={"expect": "locale"}))
-    no_label = EvalCase(input=question, output=ENGLISH_ANSWER)
-    assert only_locale(no_label).reason == "no_language"
+    assert only_locale(EvalCase(input=german, output=ENGLISH_ANSWER, labels={"locale": "en-GB"})).value == 1.0
+    assert only_locale(EvalCase(input=german, output=ENGLISH_ANSWER)).reason == "no_language"
+    only_question = build_scorer(ScorerSpec(name="language_match", params={"expect": "question"}))
+    assert only_question(short).reason == "question_too_short"
 
 
 def test_a_custom_locale_label():
