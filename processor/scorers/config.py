@@ -12,6 +12,7 @@ scorers:
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +53,7 @@ DEFAULT_ENABLED: tuple[ScorerSpec, ...] = (
 
 
 def _default_enabled() -> list[ScorerSpec]:
-    return list(DEFAULT_ENABLED)
+    return copy.deepcopy(list(DEFAULT_ENABLED))  # a config's specs are its own, params dicts included
 
 
 @dataclass(frozen=True)

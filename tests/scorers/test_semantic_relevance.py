@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -137,6 +138,14 @@ def test_a_batch_scores_exactly_like_one_case_at_a_time():
     for row_b, row_o in zip(batched, one_by_one, strict=True):
         for b, o in zip(row_b, row_o, strict=True):
             assert b.value == pytest.approx(o.value, abs=1e-5)
+
+
+def test_worker_threads_share_the_model_safely(scorer):
+    cases = [EvalCase(input=q, output=a) for row in PARAPHRASES for q, a in (row[:2], (row[0], row[2]))] * 4
+    serial = [scorer(case).value for case in cases]
+    with ThreadPoolExecutor(4) as pool:  # as the worker's scorer pool calls it
+        threaded = [score.value for score in pool.map(scorer, cases)]
+    assert threaded == pytest.approx(serial, abs=1e-6)
 
 
 def test_a_failing_batch_falls_back_to_one_case_at_a_time():
