@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from processor.config import Config
 from processor.endpoint import split_host_port
 from processor.errors import ConfigError, EvalstreamError, TransportUnavailable
+from processor.metrics.summary import FlowSummary, sampling_hint
 from processor.transport.config import KafkaConfig
 
 log = logging.getLogger("evalstream")
@@ -151,6 +152,13 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
 
     if not kafka.embedded and kafka.create_topics:
         pipeline.parts.insert(0, ("kafka-topics", _CreateTopics(kafka)))
+    if config.metrics.summary_interval_s > 0:
+        summary = FlowSummary(
+            registry,
+            interval_s=config.metrics.summary_interval_s,
+            sampling_rate=config.sampling.rate if wants_receiver else None,
+        )
+        pipeline.parts.insert(0, ("flow-summary", summary))  # stops last: its final line counts the drain
     if config.metrics.endpoint:
         problems: list[str] = []
         host_port = split_host_port(config.metrics.endpoint, "metrics.endpoint", problems)
@@ -240,10 +248,16 @@ def _log_started(pipeline: Pipeline) -> None:
             f"  point a Collector's otlp_grpc exporter (traces and logs) at {pipeline.receiver.endpoint}; "
             f"sampler: {pipeline.sampler.describe()}"
         )
+        lines.append(f"  {sampling_hint(config.sampling.rate)}")
     if pipeline.worker is not None:
         lines.append(f"  scorers: {', '.join(s.name for s in pipeline.worker.scorers)}")
     if pipeline.metrics_server is not None:
         host = config.metrics.endpoint.rsplit(":", 1)[0]
         lines.append(f"  metrics: http://{host}:{pipeline.metrics_server.port}/metrics")
+    if config.metrics.summary_interval_s > 0:
+        lines.append(
+            f"  a summary of traces received, sampled and scored follows every "
+            f"{config.metrics.summary_interval_s:g}s (metrics.summary_interval_s)"
+        )
     for line in lines:
         log.info(line)

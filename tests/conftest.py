@@ -8,11 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from processor.demo.replay import FIXTURES
 from tests.kafka_broker import kafka_broker
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-#: Real instrumentation captures carried by the project (see its README); nothing reads ../shared.
-FIXTURES = REPO / "tests" / "fixtures" / "otlp"
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +29,7 @@ def topic_prefix() -> str:
 
 @pytest.fixture(scope="session")
 def otlp_fixtures() -> pathlib.Path:
+    """The real instrumentation captures, shipped as package data (processor/demo/fixtures, its README)."""
     if not FIXTURES.is_dir():
         pytest.fail(f"OTLP fixtures not found at {FIXTURES}")
     return FIXTURES

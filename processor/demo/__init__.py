@@ -1,0 +1,1 @@
+"""Demo tools: `python -m processor.demo send` replays the bundled instrumentation captures."""
