@@ -72,9 +72,11 @@ def run_processor(
     expect_exit: int | None = 0,
     ready_timeout_s: float = 60.0,
     args: Sequence[str] = (),
+    wait_ready: bool = True,
 ) -> Iterator[RunningProcessor]:
     """Start the processor with `config` (ports filled in when absent) and extra command-line `args`
-    (e.g. `--set`); SIGTERM it at the end."""
+    (e.g. `--set`); wait until /readyz answers 200 (`wait_ready=False`: until /healthz does, for a
+    processor that is expected not to become ready); SIGTERM it at the end."""
     config = {**config}
     receiver = config.setdefault("receiver", {}).setdefault("grpc", {})
     receiver.setdefault("endpoint", f"127.0.0.1:{free_port()}")
@@ -100,9 +102,10 @@ def run_processor(
         def ready() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"{name} exited with {process.returncode}:\n{running.log()}")
-            return http_get(running.metrics_url + "/readyz", timeout=1)[0] == 200
+            path = "/readyz" if wait_ready else "/healthz"
+            return http_get(running.metrics_url + path, timeout=1)[0] == 200
 
-        wait_for(ready, timeout_s=ready_timeout_s, what=f"{name} to be ready")
+        wait_for(ready, timeout_s=ready_timeout_s, what=f"{name} to be {'ready' if wait_ready else 'up'}")
         yield running
     finally:
         if process.poll() is None:

@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             else:
                 print(
-                    f"{flavour}: the receiver at {args.endpoint} did not accept the export; "
-                    "is evalstream running (make run)?",
+                    f"{flavour}: the receiver at {args.endpoint} did not accept the export (the exporter's "
+                    "message above says why; no answer at all: is evalstream running? make run)",
                     file=sys.stderr,
                 )
                 return 1
