@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import uuid
 from collections.abc import Iterator
@@ -29,7 +30,11 @@ def topic_prefix() -> str:
 
 @pytest.fixture(scope="session")
 def otlp_fixtures() -> pathlib.Path:
-    """The real instrumentation captures, shipped as package data (processor/demo/fixtures, its README)."""
-    if not FIXTURES.is_dir():
-        pytest.fail(f"OTLP fixtures not found at {FIXTURES}")
-    return FIXTURES
+    """The real instrumentation captures, shipped as package data (processor/demo/fixtures, its README).
+
+    EVALSTREAM_OTLP_FIXTURES points the suite at other captures (deploy/fixtures/regenerate.py --out).
+    """
+    directory = pathlib.Path(os.environ.get("EVALSTREAM_OTLP_FIXTURES") or FIXTURES)
+    if not directory.is_dir():
+        pytest.fail(f"OTLP fixtures not found at {directory}")
+    return directory
