@@ -176,6 +176,7 @@ class TopicCheck:
 
     def _run(self) -> None:
         admin: Any = None
+        last_error = ""
         try:
             while not self._stop.is_set():
                 try:
@@ -186,6 +187,12 @@ class TopicCheck:
                             bootstrap_timeout_ms=5_000,
                         )
                     self.check_now(admin)
+                except TransportUnavailable as exc:  # the broker answered with an error: say it once
+                    if str(exc) != last_error:
+                        last_error = str(exc)
+                        log.warning("kafka topic check: %s; retrying", exc)
+                    self._stop.wait(self._recheck_interval_s)
+                    continue
                 except Exception as exc:  # no broker yet, or it went away: try again, quietly
                     log.debug("kafka topic check: %s: %s", type(exc).__name__, exc)
                     if admin is not None:
