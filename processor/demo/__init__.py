@@ -1,1 +1,1 @@
-"""Demo tools: `python -m processor.demo send` replays the bundled instrumentation captures."""
+"""Demos: `python -m processor.demo <command>` (see `__main__.py` for the list)."""

@@ -7,6 +7,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from processor.demo.replay import FLAVOURS
 from tests.processes import REPO, run_processor, wait_for
 from tests.test_e2e import sample
@@ -54,3 +56,21 @@ def test_demo_send_without_a_receiver_says_so_and_exits_1(tmp_path: pathlib.Path
     done = _send(f"127.0.0.1:{free_port()}", "--timeout", "1", "--flavour", "openinference")
     assert done.returncode == 1
     assert "did not accept the export" in done.stderr and "is evalstream running? make run" in done.stderr
+
+
+def test_without_the_sdk_the_command_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delitem(sys.modules, "processor.demo.replay", raising=False)
+    for module in (  # as if the demo extra (the SDK and its exporters) were not installed
+        "opentelemetry.sdk._logs",
+        "opentelemetry.exporter.otlp.proto.grpc._log_exporter",
+        "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    ):
+        monkeypatch.setitem(sys.modules, module, None)
+    from processor.demo.__main__ import main
+
+    assert main(["send"]) == 2
+    err = capsys.readouterr().err
+    assert "python -m processor.demo send needs the OpenTelemetry SDK (opentelemetry." in err
+    assert "pip install 'evalstream[demo]' (or: make demo)" in err
