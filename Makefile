@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SOURCES := pyproject.toml hatch_build.py $(wildcard proto/*.proto)
 
-.PHONY: run test lint kafka-start kafka-stop clean
+.PHONY: run demo test lint kafka-start kafka-stop clean
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "evalstream needs Python 3.11 or newer, $(PYTHON) is " + sys.version.split()[0])'
@@ -16,13 +16,21 @@ $(VENV)/.installed-run: $(VENV)/.python-ok $(SOURCES)
 	$(BIN)/pip install --quiet -e .
 	@touch $@
 
+$(VENV)/.installed-demo: $(VENV)/.python-ok $(SOURCES)
+	$(BIN)/pip install --quiet -e '.[demo]'
+	@touch $@ $(VENV)/.installed-run
+
 $(VENV)/.installed-test: $(VENV)/.python-ok $(SOURCES)
 	$(BIN)/pip install --quiet -e '.[test]'
-	@touch $@ $(VENV)/.installed-run
+	@touch $@ $(VENV)/.installed-run $(VENV)/.installed-demo
 
 ## run: the processor with its embedded default (receiver + worker in one process, no Kafka)
 run: $(VENV)/.installed-run
 	$(BIN)/python -m processor $(ARGS)
+
+## demo: send the bundled instrumentation captures to a running `make run` (ARGS="--times 5", --endpoint)
+demo: $(VENV)/.installed-demo
+	$(BIN)/python -m processor.demo send $(ARGS)
 
 ## test: lint (ruff, mypy --strict), then the whole suite (starts its own Kafka broker unless KAFKA_BOOTSTRAP_SERVERS is set)
 test: $(VENV)/.installed-test

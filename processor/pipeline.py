@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry
 from processor.config import Config
 from processor.endpoint import split_host_port
 from processor.errors import ConfigError, EvalstreamError, TransportUnavailable
+from processor.metrics.summary import FlowSummary, sampling_hint
+from processor.transport import Signal
 from processor.transport.config import KafkaConfig
 
 log = logging.getLogger("evalstream")
@@ -82,6 +84,11 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
         memory = MemoryTransport(max_records=kafka.memory_queue_size)
 
     ready_checks: list[Any] = []
+    topic_check = None
+    if not kafka.embedded:
+        from processor.transport.topics import TopicCheck
+
+        topic_check = TopicCheck(kafka, _signals_used(config, role))
 
     if wants_worker:
         from processor.worker.loop import Worker
@@ -130,6 +137,8 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
             pipeline.parts.append(("worker-consumer", _Transport(consumer, start=False)))
         pipeline.worker = worker
         pipeline.parts.append(("worker", worker))
+        if topic_check is not None:
+            ready_checks.append(topic_check.ready)
 
     if wants_receiver:
         from processor.receiver.service import Receiver
@@ -143,14 +152,29 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
             receiver_producer = producer if wants_worker else KafkaProducerTransport(kafka, registry=registry)
             if not wants_worker:
                 pipeline.parts.append(("receiver-producer", _Transport(receiver_producer)))
+            if topic_check is not None:  # a missing topic: UNAVAILABLE at once, with the fix
+                from processor.transport.topics import TopicCheckedProducer
+
+                receiver_producer = TopicCheckedProducer(
+                    receiver_producer, topic_check, (Signal.TRACES, Signal.LOGS)
+                )
         sampler = pipeline.sampler = TraceIdSampler(config.sampling)
         receiver = Receiver(config.receiver, sampler, config.slices, receiver_producer, registry)
         ready_checks.append(receiver_producer.ready)
         pipeline.receiver = receiver
         pipeline.parts.append(("receiver", receiver))
 
+    if topic_check is not None:
+        pipeline.parts.insert(0, ("kafka-topic-check", topic_check))
     if not kafka.embedded and kafka.create_topics:
         pipeline.parts.insert(0, ("kafka-topics", _CreateTopics(kafka)))
+    if config.metrics.summary_interval_s > 0:
+        summary = FlowSummary(
+            registry,
+            interval_s=config.metrics.summary_interval_s,
+            sampling_rate=config.sampling.rate if wants_receiver else None,
+        )
+        pipeline.parts.insert(0, ("flow-summary", summary))  # stops last: its final line counts the drain
     if config.metrics.endpoint:
         problems: list[str] = []
         host_port = split_host_port(config.metrics.endpoint, "metrics.endpoint", problems)
@@ -160,6 +184,16 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
         pipeline.metrics_server = server
         pipeline.parts.insert(0, ("metrics", server))
     return pipeline
+
+
+def _signals_used(config: Config, role: str) -> list[Signal]:
+    """The topics a role reads or writes (the worker's results topic only when it publishes)."""
+    signals = [Signal.TRACES, Signal.LOGS]
+    if role in ("all", "worker"):
+        signals.append(Signal.DEAD_LETTER)
+        if config.worker.publish_results:
+            signals.append(Signal.RESULTS)
+    return signals
 
 
 class _Transport:
@@ -240,10 +274,16 @@ def _log_started(pipeline: Pipeline) -> None:
             f"  point a Collector's otlp_grpc exporter (traces and logs) at {pipeline.receiver.endpoint}; "
             f"sampler: {pipeline.sampler.describe()}"
         )
+        lines.append(f"  {sampling_hint(config.sampling.rate)}")
     if pipeline.worker is not None:
         lines.append(f"  scorers: {', '.join(s.name for s in pipeline.worker.scorers)}")
     if pipeline.metrics_server is not None:
         host = config.metrics.endpoint.rsplit(":", 1)[0]
         lines.append(f"  metrics: http://{host}:{pipeline.metrics_server.port}/metrics")
+    if config.metrics.summary_interval_s > 0:
+        lines.append(
+            f"  a summary of traces received, sampled and scored follows every "
+            f"{config.metrics.summary_interval_s:g}s (metrics.summary_interval_s)"
+        )
     for line in lines:
         log.info(line)

@@ -28,11 +28,15 @@ class TraceSelection:
     """What `select_traces` kept: one request per trace id, resource and scope preserved.
 
     `llm_calls_found` counts LLM spans among the sampled traces only (others are never inspected).
+    `traces_received` / `traces_sampled` count the distinct trace ids of this request, before and
+    after sampling (a trace split over several exports is counted in each).
     `rejected` spans had an invalid trace or span id; `rejected_reason` says so without any content.
     """
 
     traces: dict[bytes, ExportTraceServiceRequest] = field(default_factory=dict)
     spans_received: int = 0
+    traces_received: int = 0
+    traces_sampled: int = 0
     llm_calls_found: int = 0
     spans_kept: int = 0
     rejected: int = 0
@@ -88,6 +92,8 @@ def select_traces(
                     if priority:
                         decisions[trace_id] = True
                 candidates.append((rs_index, ss_index, span))
+    result.traces_received = len(decisions)
+    result.traces_sampled = sum(decisions.values())
     if result.rejected:
         result.rejected_reason = (
             f"{result.rejected} span(s) with an invalid trace id or span id "

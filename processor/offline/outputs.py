@@ -94,15 +94,30 @@ class RecordedOutputs:
 # --- calls, concurrently, each with a timeout -------------------------------------------------------
 
 
+OnDone = Callable[[Produced], None]
+
+
 def _call_all(
-    call: Callable[[GoldenCase], str], cases: Sequence[GoldenCase], *, concurrency: int, timeout_s: float
+    call: Callable[[GoldenCase], str],
+    cases: Sequence[GoldenCase],
+    *,
+    concurrency: int,
+    timeout_s: float,
+    on_done: OnDone | None = None,
 ) -> list[Produced]:
     """Run `call` for every case on `concurrency` threads; a call past `timeout_s` is abandoned as an error.
 
     Python cannot stop a thread: an abandoned call runs on in a daemon thread and its result is dropped.
+    `on_done` is told of every case as it finishes (the progress line).
     """
 
     def one(golden: GoldenCase) -> Produced:
+        produced = produce_one(golden)
+        if on_done is not None:
+            on_done(produced)
+        return produced
+
+    def produce_one(golden: GoldenCase) -> Produced:
         box: dict[str, Any] = {}
 
         def run() -> None:
@@ -148,8 +163,11 @@ class TargetFunction:
     otherwise the input string. `async def` functions are run to completion on their own event loop.
     """
 
-    def __init__(self, ref: str, *, concurrency: int = 4, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, ref: str, *, concurrency: int = 4, timeout_s: float = 60.0, on_done: OnDone | None = None
+    ) -> None:
         self.ref = ref
+        self.on_done = on_done
         try:
             self.function = import_function(ref, "--target")
         except ConfigError as exc:  # the same import rules as custom scorers; here a usage error
@@ -166,7 +184,9 @@ class TargetFunction:
                 result = asyncio.run(_await(result))
             return result  # type: ignore[no-any-return]
 
-        return _call_all(call, cases, concurrency=self.concurrency, timeout_s=self.timeout_s)
+        return _call_all(
+            call, cases, concurrency=self.concurrency, timeout_s=self.timeout_s, on_done=self.on_done
+        )
 
 
 async def _await(awaitable: Any) -> Any:
@@ -219,7 +239,9 @@ class ChatEndpoint:
         timeout_s: float = 60.0,
         environ: typing.Mapping[str, str] | None = None,
         client: ChatClient | None = None,
+        on_done: OnDone | None = None,
     ) -> None:
+        self.on_done = on_done
         if not url.startswith(("http://", "https://")):
             raise InputError([f"--endpoint: must be an http:// or https:// URL, got {url!r}"])
         self.url = chat_completions_url(url)
@@ -247,5 +269,9 @@ class ChatEndpoint:
 
     def produce(self, cases: Sequence[GoldenCase]) -> list[Produced]:
         return _call_all(
-            lambda g: self.complete(g.case), cases, concurrency=self.concurrency, timeout_s=self.timeout_s
+            lambda g: self.complete(g.case),
+            cases,
+            concurrency=self.concurrency,
+            timeout_s=self.timeout_s,
+            on_done=self.on_done,
         )

@@ -311,6 +311,8 @@ class Receiver:
         self._send_counting_refusals(records, self._metrics.refused_spans, received - rejected)
         self._metrics.accepted_spans.inc(received - rejected)
         self._metrics.kept_spans.inc(kept)
+        self._metrics.received_traces.inc(selection.traces_received)
+        self._metrics.kept_traces.inc(selection.traces_sampled)
         self._metrics.llm_calls.inc(int(selection.llm_calls_found))
         if selection.rejected:
             self._metrics.refused_spans.labels("invalid").inc(int(selection.rejected))

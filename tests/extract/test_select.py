@@ -6,13 +6,13 @@ import pathlib
 
 import pytest
 
+from processor.demo.replay import FLAVOURS
+from processor.demo.replay import load_flavour as load
 from processor.extract import SpanRole, classify, select_logs, select_traces
 from processor.extract.config import SlicesConfig
 from processor.sampler.config import SamplingConfig
 from processor.sampler.trace_id import TraceIdSampler
 from tests.extract.conftest import log, logs_request, span, traces_request
-from tests.otlp_replay import FLAVOURS
-from tests.otlp_replay import load_flavour as load
 
 ALL = TraceIdSampler(SamplingConfig(rate=1.0))
 NONE = TraceIdSampler(SamplingConfig(rate=0.0))

@@ -1,0 +1,1 @@
+"""Demos: `python -m processor.demo <command>` (see `__main__.py` for the list)."""
