@@ -28,6 +28,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from processor.errors import ShuttingDown, TooLarge, TransportFull, TransportUnavailable
+from processor.health import SERVING, PartHealth, thread_health
 from processor.metrics.instruments import TransportMetrics
 from processor.transport import Consumed, Record, Signal
 from processor.transport.config import KafkaConfig
@@ -187,10 +188,6 @@ class KafkaProducerTransport:
         """Block until connected to the broker (or timeout); True when connected."""
         return self._connected.wait(timeout_s)
 
-    def alive(self) -> bool:
-        """False when the thread that connects and repairs the producer died (a bug): restart the process."""
-        return self._closed or self._thread is None or self._thread.is_alive()
-
     def shutdown(self, timeout_s: float = 10.0) -> None:
         """Flush what is in flight (up to timeout_s) and close. Idempotent; safe before start()."""
         with self._lock:
@@ -287,24 +284,37 @@ class KafkaProducerTransport:
     # Producer
     def ready(self) -> bool:
         """True when a send would be attempted now; `health()` says why not."""
-        return self.health()[0]
+        return self.health().ready
 
-    def health(self) -> tuple[bool, str]:
-        """(ready, reason): connected, heard from the broker lately, sends not failing, not full."""
+    def health(self) -> PartHealth:
+        """Ready: connected, heard from the broker lately (ack or metadata), sends not failing, not full.
+
+        Not live when the thread that connects and repairs the producer died (a bug: restart).
+        """
+        thread = thread_health(self._thread, "Kafka producer connect")
+        if not thread.live and not self._closed:
+            return thread
         producer = self._producer
         if self._closed:
-            return False, "the Kafka producer is shut down"
+            return PartHealth(ready=False, reason="the Kafka producer is shut down")
+        servers = self.config.bootstrap_servers
         if producer is None:
-            return False, f"not connected to Kafka at {self.config.bootstrap_servers}: {self._last_error}"
+            return PartHealth(ready=False, reason=f"not connected to Kafka at {servers}: {self._last_error}")
         if self._failing_since is not None:
-            return False, f"Kafka sends are failing: {self._last_error}"
+            return PartHealth(ready=False, reason=f"Kafka sends are failing: {self._last_error}")
         if self._in_flight >= self._max_in_flight:
-            return False, f"{self._in_flight} records await Kafka's ack (limit {self._max_in_flight})"
-        silent_s = time.monotonic() - max(self._last_ack, _metadata_refreshed_at(producer))
+            return PartHealth(
+                ready=False,
+                reason=f"{self._in_flight} records await Kafka's ack (limit {self._max_in_flight})",
+            )
+        silent_s = time.monotonic() - max(
+            self._last_ack, _metadata_refreshed_at(getattr(producer, "_metadata", None))
+        )
         if silent_s > self._stale_after_s:
-            servers = self.config.bootstrap_servers
-            return False, f"no ack or metadata from Kafka at {servers} for {silent_s:.0f}s"
-        return True, ""
+            return PartHealth(
+                ready=False, reason=f"no ack or metadata from Kafka at {servers} for {silent_s:.0f}s"
+            )
+        return SERVING
 
     def send(self, records: Sequence[Record], *, timeout_s: float) -> None:
         """Send every record to its signal's topic and block until all are acked.
@@ -390,9 +400,8 @@ class KafkaProducerTransport:
             self._failing_since = time.monotonic()
 
 
-def _metadata_refreshed_at(producer: KafkaProducer) -> float:
-    """Monotonic time of the producer's last successful metadata refresh (0.0 when unknown)."""
-    cluster = getattr(producer, "_metadata", None)
+def _metadata_refreshed_at(cluster: Any) -> float:
+    """Monotonic time of a kafka-python cluster's last successful metadata refresh (0.0 when unknown)."""
     refreshed_ms = getattr(cluster, "_last_successful_refresh_ms", 0)
     return float(refreshed_ms) / 1000.0 if isinstance(refreshed_ms, int | float) else 0.0
 
@@ -468,10 +477,13 @@ class KafkaConsumerTransport:
             "bootstrap_timeout_ms": bootstrap_timeout_ms,
             "check_crcs": True,
             "allow_auto_create_topics": False,
+            "metadata_max_age_ms": 2_000,  # the idle consumer's proof of life (see health())
         }
         self._consumer: KafkaConsumer | None = None
         self._closed = False
         self._lag_timeout_ms = 2_000  # a gauge is not worth holding the poll loop longer
+        self._stale_after_s = 5.0
+        self._last_error = "not connected yet (the worker connects on its first poll)"
 
     def start(self) -> None:
         """Connect and subscribe; raise TransportUnavailable when the broker cannot be reached. Idempotent."""
@@ -482,12 +494,29 @@ class KafkaConsumerTransport:
         try:
             consumer = KafkaConsumer(**self._options)
         except kerrors.KafkaError as exc:
-            raise TransportUnavailable(
+            self._last_error = (
                 f"cannot reach Kafka at {self.config.bootstrap_servers}: {type(exc).__name__}: {exc}"
-            ) from None
+            )
+            raise TransportUnavailable(self._last_error) from None
         _no_auto_create(getattr(getattr(consumer, "_client", None), "cluster", None))
         consumer.subscribe(topics=list(self._signals), listener=_Rebalance(self))
         self._consumer = consumer
+
+    def health(self) -> PartHealth:
+        """Ready while connected and the client refreshed metadata within the last 5 s."""
+        consumer = self._consumer
+        if self._closed:
+            return PartHealth(ready=False, reason="the Kafka consumer is shut down")
+        if consumer is None:
+            return PartHealth(ready=False, reason=self._last_error)
+        cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
+        silent_s = time.monotonic() - _metadata_refreshed_at(cluster)
+        if silent_s > self._stale_after_s:
+            return PartHealth(
+                ready=False,
+                reason=f"no metadata from Kafka at {self.config.bootstrap_servers} for {silent_s:.0f}s",
+            )
+        return SERVING
 
     def _revoked(self, partitions: list[tuple[str, int]]) -> None:
         if self.on_revoke is not None:
