@@ -7,6 +7,7 @@ SDK sends (gzip, retries, its own batching), not hand-made requests.
 
 from __future__ import annotations
 
+import os
 import pathlib
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -143,3 +144,15 @@ def replay(
         logs_ok = all(log_exporter.export(log_records_from(r)).name == "SUCCESS" for r in logs)
         log_exporter.shutdown()
     return traces_ok, logs_ok
+
+
+def with_fresh_trace_ids(request: ExportTraceServiceRequest) -> tuple[ExportTraceServiceRequest, list[bytes]]:
+    """A copy of a fixture's traces request whose every trace gets a new random id (parents kept)."""
+    fresh = ExportTraceServiceRequest()
+    fresh.CopyFrom(request)
+    new_ids: dict[bytes, bytes] = {}
+    for resource_spans in fresh.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                span.trace_id = new_ids.setdefault(span.trace_id, os.urandom(16))
+    return fresh, list(new_ids.values())

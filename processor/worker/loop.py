@@ -138,9 +138,11 @@ class Worker:
         self._stop.set()
 
     def run(self) -> None:
+        cases = 0
         while not self._stop.is_set():
-            self.step()
-        self.drain()
+            cases += self.step()
+        cases += self.drain()
+        log.info("worker: stopped; %d cases scored since start", cases)
 
     def health(self) -> PartHealth:
         """Not live when the loop's thread died; ready while it polls without errors and its consumer is."""
