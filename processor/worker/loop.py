@@ -117,6 +117,7 @@ class Worker:
         self._last_poll = 0.0  # time.monotonic() when a poll last returned without an error
         self._poll_error = ""  # why the last poll failed ("" when it did not)
         self._poll_failures = 0
+        self._publish_failures = 0
         metrics.prepare([s.name for s in self.scorers])
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -312,8 +313,16 @@ class Worker:
         try:
             self.producer.send(records, timeout_s=30.0)
         except EvalstreamError as exc:
-            log.warning("results topic unavailable, will retry the batch: %s", exc)
+            self._publish_failures += 1
+            if self._publish_failures == 1 or self._publish_failures % 30 == 0:
+                log.warning(
+                    "results topic unavailable (%d tries), will retry the batch: %s",
+                    self._publish_failures,
+                    exc,
+                )
+            self._stop.wait(1.0)  # the broker is away: do not re-score the batch in a tight loop
             return False
+        self._publish_failures = 0
         self.metrics.results_published.inc(len(records))
         return True
 

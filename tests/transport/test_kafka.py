@@ -75,6 +75,7 @@ def test_send_blocks_until_acked_and_consumer_reads_every_record(
     tids = [os.urandom(16) for _ in range(50)]
     producer.send(records_for(tids) + records_for(tids[:5], Signal.LOGS), timeout_s=30)
     assert producer.ready()
+    assert producer.health().ready, producer.health().reason
     consumer = KafkaConsumerTransport(config, group_id=f"{topic_prefix}-g")
     try:
         got = consume_all(consumer, 55)
@@ -267,6 +268,8 @@ def test_unreachable_broker_never_raises_at_start_and_send_is_unavailable() -> N
     try:
         assert not producer.wait_ready(1.0)
         assert not producer.ready()
+        health = producer.health()
+        assert health.live and "not connected to Kafka at 127.0.0.1:" in health.reason
         with pytest.raises(TransportUnavailable, match="not connected to Kafka"):
             producer.send(records_for([os.urandom(16)]), timeout_s=1)
         producer.send([], timeout_s=1)  # nothing to send: nothing to wait for
@@ -293,9 +296,11 @@ def test_consumer_reports_an_unreachable_broker_as_unavailable() -> None:
         KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}"), group_id="g", bootstrap_timeout_ms=500
     )
     try:
+        assert "not connected yet" in consumer.health().reason
         with pytest.raises(TransportUnavailable, match="cannot reach Kafka"):
             consumer.poll(timeout_s=0.1, max_records=1)
         assert consumer.lag() == {}
+        assert not consumer.health().ready and "cannot reach Kafka" in consumer.health().reason
     finally:
         consumer.shutdown(timeout_s=1)
 
