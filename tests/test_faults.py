@@ -33,6 +33,7 @@ FIXTURE_TRACES, _ = load_flavour(FIXTURES, "otel-genai-latest-span")
 OUTAGE_UNDER_LOAD_S = 35.0  # longer than the producer's delivery timeout (30 s): batches expire
 IDLE_OUTAGE_S = 120.0
 RECOVERY_LIMIT_S = 30.0
+HEALTH_LIMIT_S = 6.0  # 5 s without an ack or a metadata refresh, plus the probe's granularity
 
 
 @dataclass
@@ -142,6 +143,13 @@ def readiness(processor: RunningProcessor) -> int:
     return http_get(processor.metrics_url + "/readyz", timeout=2)[0]
 
 
+def time_until_not_ready(processor: RunningProcessor) -> float:
+    """Seconds from now (the broker just stopped) until /readyz says 503."""
+    started = time.monotonic()
+    wait_for(lambda: readiness(processor) == 503, timeout_s=30, what="/readyz to fail", interval_s=0.1)
+    return time.monotonic() - started
+
+
 def test_broker_restart_under_load_loses_nothing_accepted_and_recovers_within_30s(
     tmp_path: pathlib.Path, broker: Broker
 ) -> None:
@@ -153,8 +161,7 @@ def test_broker_restart_under_load_loses_nothing_accepted_and_recovers_within_30
             wait_for(lambda: len(load.accepted) >= 50, timeout_s=60, what="some load accepted")
             broker.stop()
             stopped = time.monotonic()
-            # health goes false within 5 s (+ the probe's own interval) of the broker going away
-            wait_for(lambda: readiness(processor) == 503, timeout_s=10, what="/readyz to fail")
+            health_delay_s = time_until_not_ready(processor)
             time.sleep(max(0.0, OUTAGE_UNDER_LOAD_S - (time.monotonic() - stopped)))
             broker.restart()
             back = time.monotonic()
@@ -174,10 +181,12 @@ def test_broker_restart_under_load_loses_nothing_accepted_and_recovers_within_30
     log = processor.log()
     print(
         f"accepted {len(accepted)} traces, on topic {len(accepted & on_topic)}, "
-        f"scored {len(accepted & scored)}; recovery {recovery_s:.1f}s after the broker was back; "
+        f"scored {len(accepted & scored)}; /readyz failed {health_delay_s:.1f}s after the broker stopped; "
+        f"recovery {recovery_s:.1f}s after the broker was back; "
         f"statuses {load.codes}"
     )
     assert recovery_s <= RECOVERY_LIMIT_S
+    assert health_delay_s <= HEALTH_LIMIT_S
     assert accepted - on_topic == set(), "traces answered OK are missing from the topic"
     assert accepted - scored == set(), "traces answered OK were not scored"
     assert set(load.codes) <= {"OK", "UNAVAILABLE", "RESOURCE_EXHAUSTED"}, load.codes
@@ -196,7 +205,8 @@ def test_an_idle_worker_survives_a_two_minute_outage_and_scores_the_next_case(
             traces.Export(before, timeout=15)
             topic_keys(broker.address, f"{prefix}_results", expect={t.hex() for t in before_ids})
             broker.stop()
-            wait_for(lambda: readiness(processor) == 503, timeout_s=10, what="/readyz to fail")
+            health_delay_s = time_until_not_ready(processor)
+            print(f"/readyz failed {health_delay_s:.1f}s after the broker stopped")
             deadline = time.monotonic() + IDLE_OUTAGE_S
             while time.monotonic() < deadline:  # alive all along: no thread died, no exit
                 assert processor.process.poll() is None, processor.log()[-5000:]
@@ -215,6 +225,7 @@ def test_an_idle_worker_survives_a_two_minute_outage_and_scores_the_next_case(
             wait_for(
                 exported, timeout_s=RECOVERY_LIMIT_S + 30, what="the export after the outage", interval_s=1
             )
+            assert health_delay_s <= HEALTH_LIMIT_S
             expect = {t.hex() for t in after_ids}
             assert expect <= topic_keys(broker.address, f"{prefix}_results", expect=expect, timeout_s=120)
             wait_for(lambda: readiness(processor) == 200, timeout_s=30, what="/readyz to pass again")

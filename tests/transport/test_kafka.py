@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Iterator
 
+import kafka.errors as kerrors
 import pytest
 from kafka import KafkaAdminClient
 from kafka.partitioner.default import murmur2
@@ -326,3 +327,29 @@ def test_consumer_does_not_create_topics(kafka_bootstrap: str, topic_prefix: str
         assert config.topics.traces not in admin.list_topics()
     finally:
         admin.close()
+
+
+def test_close_reports_unacknowledged_records_instead_of_raising(caplog: pytest.LogCaptureFixture) -> None:
+    # kafka-python's close() flushes first and raises KafkaTimeoutError when records are still unacked
+    # (the broker is away); shutdown must abandon them with one warning, not a traceback.
+    class Sender:
+        forced = False
+
+        def force_close(self) -> None:
+            self.forced = True
+
+        def join(self, timeout: float) -> None:
+            pass
+
+    class StuckProducer:
+        _sender = Sender()
+
+        def close(self, timeout: float) -> None:
+            raise kerrors.KafkaTimeoutError("Timeout waiting for future")
+
+    transport = KafkaProducerTransport(KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}"))
+    transport._in_flight = 415
+    stuck = StuckProducer()
+    transport._close(stuck, 0.5, "at shutdown")  # type: ignore[arg-type]
+    assert stuck._sender.forced
+    assert "415 records not acknowledged within 0.5s (KafkaTimeoutError)" in caplog.text
