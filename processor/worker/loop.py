@@ -185,10 +185,11 @@ class Worker:
     def drain(self) -> int:
         """Shutdown: take what the transport still holds, score everything open now, commit.
 
-        Polls until a poll comes back empty (or half of drain_timeout_s is spent), so requests the
-        receiver accepted during its own grace period are scored, not left in an in-process queue.
+        Polls until a poll comes back empty (or a quarter of drain_timeout_s is spent: the rest is for
+        scoring), so requests the receiver accepted during its own grace period are scored, not left in
+        an in-process queue.
         """
-        deadline = time.monotonic() + self.config.drain_timeout_s / 2
+        deadline = time.monotonic() + self.config.drain_timeout_s / 4
         while (left := deadline - time.monotonic()) > 0:
             batch = self._poll(min(self.config.poll_timeout_s, left))
             if not batch:
