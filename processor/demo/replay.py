@@ -200,3 +200,13 @@ def replay(
         logs_ok = all(log_exporter.export(log_records_from(r)).name == "SUCCESS" for r in logs)
         log_exporter.shutdown()
     return traces_ok, logs_ok
+
+
+def trace_ids(request: ExportTraceServiceRequest) -> list[bytes]:
+    """The distinct trace ids of a traces request, in first-seen order."""
+    seen: dict[bytes, None] = {}
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                seen.setdefault(span.trace_id)
+    return list(seen)
