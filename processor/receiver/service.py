@@ -51,7 +51,7 @@ class Sampler(Protocol):
     def describe(self) -> str: ...
 
 
-SelectTraces = Callable[[ExportTraceServiceRequest, Any, SlicesConfig], Any]
+SelectTraces = Callable[[ExportTraceServiceRequest, Any, SlicesConfig, bytes], Any]
 SelectLogs = Callable[[ExportLogsServiceRequest, Any], Any]
 
 
@@ -289,7 +289,7 @@ class Receiver:
         request = codec.decode_traces(body)
         received = _count_spans(request)
         self._metrics.received_spans.inc(received)
-        selection = self._select_traces(request, self._sampler, self._slices)
+        selection = self._select_traces(request, self._sampler, self._slices, body)
         rejected, reasons = int(selection.rejected), [selection.rejected_reason] if selection.rejected else []
         if received and rejected >= received:
             self._metrics.refused_spans.labels("invalid").inc(received)
