@@ -31,7 +31,9 @@ def _kv(key: str, value: str | int) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
-def _span(trace_id: bytes, span_id: bytes, parent: bytes, name: str, kind: int, start: int, **attrs: str | int) -> Span:
+def _span(
+    trace_id: bytes, span_id: bytes, parent: bytes, name: str, kind: int, start: int, **attrs: str | int
+) -> Span:
     return Span(
         trace_id=trace_id,
         span_id=span_id,
@@ -50,41 +52,92 @@ def _trace_spans(trace_id: bytes, rng: random.Random, t: int) -> list[Span]:
     start = _BASE_NS + t * 1_000_000_000
     spans = [
         _span(
-            trace_id, root, b"", "POST /api/ask", Span.SPAN_KIND_SERVER, start,
-            http__request__method="POST", url__path="/api/ask", http__route="/api/ask",
-            http__response__status_code=200, server__address="shop.example", user_agent__original="Mozilla/5.0",
-            app__locale=("en-US", "de-DE", "fr-FR")[t % 3], app__tenant=f"tenant-{t % 7}",
+            trace_id,
+            root,
+            b"",
+            "POST /api/ask",
+            Span.SPAN_KIND_SERVER,
+            start,
+            http__request__method="POST",
+            url__path="/api/ask",
+            http__route="/api/ask",
+            http__response__status_code=200,
+            server__address="shop.example",
+            user_agent__original="Mozilla/5.0",
+            app__locale=("en-US", "de-DE", "fr-FR")[t % 3],
+            app__tenant=f"tenant-{t % 7}",
         )
     ]
     for c in range(SPANS_PER_TRACE - 2):
         if c % 2 == 0:
-            spans.append(_span(
-                trace_id, rng.randbytes(8), root, "SELECT orders", Span.SPAN_KIND_CLIENT, start + c * 1000,
-                db__system__name="postgresql", db__namespace="shop", db__operation__name="SELECT",
-                db__query__text=f"SELECT id, status, total FROM orders WHERE customer_id = $1 LIMIT {c + 10}",
-                server__address="db.internal", server__port=5432,
-            ))
+            spans.append(
+                _span(
+                    trace_id,
+                    rng.randbytes(8),
+                    root,
+                    "SELECT orders",
+                    Span.SPAN_KIND_CLIENT,
+                    start + c * 1000,
+                    db__system__name="postgresql",
+                    db__namespace="shop",
+                    db__operation__name="SELECT",
+                    db__query__text=f"SELECT id, status FROM orders WHERE customer_id = $1 LIMIT {c + 10}",
+                    server__address="db.internal",
+                    server__port=5432,
+                )
+            )
         else:
-            spans.append(_span(
-                trace_id, rng.randbytes(8), root, "GET", Span.SPAN_KIND_CLIENT, start + c * 1000,
-                http__request__method="GET", url__full=f"http://inventory.internal/items/{c}",
-                server__address="inventory.internal", server__port=8080, http__response__status_code=200,
-            ))
+            spans.append(
+                _span(
+                    trace_id,
+                    rng.randbytes(8),
+                    root,
+                    "GET",
+                    Span.SPAN_KIND_CLIENT,
+                    start + c * 1000,
+                    http__request__method="GET",
+                    url__full=f"http://inventory.internal/items/{c}",
+                    server__address="inventory.internal",
+                    server__port=8080,
+                    http__response__status_code=200,
+                )
+            )
     question = f"Where is my order {t}? It was supposed to arrive on Monday and the tracking page is empty."
     answer = f"Order {t} left the warehouse yesterday; the carrier updates tracking within 24 hours."
-    spans.append(_span(
-        trace_id, rng.randbytes(8), root, "chat gpt-4o-mini", Span.SPAN_KIND_CLIENT, start + 50_000,
-        gen_ai__operation__name="chat", gen_ai__provider__name="openai", gen_ai__request__model="gpt-4o-mini",
-        gen_ai__response__model="gpt-4o-mini-2024-07-18", gen_ai__usage__input_tokens=412,
-        gen_ai__usage__output_tokens=57,
-        gen_ai__input__messages=json.dumps([
-            {"role": "system", "parts": [{"type": "text", "content": "You are the shop's support assistant."}]},
-            {"role": "user", "parts": [{"type": "text", "content": question}]},
-        ]),
-        gen_ai__output__messages=json.dumps(
-            [{"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": "stop"}]
-        ),
-    ))
+    spans.append(
+        _span(
+            trace_id,
+            rng.randbytes(8),
+            root,
+            "chat gpt-4o-mini",
+            Span.SPAN_KIND_CLIENT,
+            start + 50_000,
+            gen_ai__operation__name="chat",
+            gen_ai__provider__name="openai",
+            gen_ai__request__model="gpt-4o-mini",
+            gen_ai__response__model="gpt-4o-mini-2024-07-18",
+            gen_ai__usage__input_tokens=412,
+            gen_ai__usage__output_tokens=57,
+            gen_ai__input__messages=json.dumps(
+                [
+                    {
+                        "role": "system",
+                        "parts": [{"type": "text", "content": "You are the shop's support assistant."}],
+                    },
+                    {"role": "user", "parts": [{"type": "text", "content": question}]},
+                ]
+            ),
+            gen_ai__output__messages=json.dumps(
+                [
+                    {
+                        "role": "assistant",
+                        "parts": [{"type": "text", "content": answer}],
+                        "finish_reason": "stop",
+                    }
+                ]
+            ),
+        )
+    )
     return spans
 
 
@@ -96,15 +149,28 @@ class RequestLoad:
         self.seed = seed
         placeholders = [b"\xa5PLACEHOLDER%03d\x5a" % t for t in range(TRACES_PER_REQUEST)]
         spans = [s for t, tid in enumerate(placeholders) for s in _trace_spans(tid, rng, t)]
-        request = ExportTraceServiceRequest(resource_spans=[ResourceSpans(
-            resource=Resource(attributes=[
-                _kv("service.name", "shop-assistant"), _kv("service.version", "2.3.1"),
-                _kv("deployment.environment.name", "prod"), _kv("host.name", "web-7f9c"),
-                _kv("telemetry.sdk.name", "opentelemetry"), _kv("telemetry.sdk.language", "python"),
-                _kv("telemetry.sdk.version", "1.39.0"),
-            ]),
-            scope_spans=[ScopeSpans(scope=InstrumentationScope(name="bench.otlp_load", version="1"), spans=spans)],
-        )])
+        request = ExportTraceServiceRequest(
+            resource_spans=[
+                ResourceSpans(
+                    resource=Resource(
+                        attributes=[
+                            _kv("service.name", "shop-assistant"),
+                            _kv("service.version", "2.3.1"),
+                            _kv("deployment.environment.name", "prod"),
+                            _kv("host.name", "web-7f9c"),
+                            _kv("telemetry.sdk.name", "opentelemetry"),
+                            _kv("telemetry.sdk.language", "python"),
+                            _kv("telemetry.sdk.version", "1.39.0"),
+                        ]
+                    ),
+                    scope_spans=[
+                        ScopeSpans(
+                            scope=InstrumentationScope(name="bench.otlp_load", version="1"), spans=spans
+                        )
+                    ],
+                )
+            ]
+        )
         template = request.SerializeToString()
         # cut the template around every placeholder occurrence, remembering which trace each gap is
         self._pieces: list[bytes] = []
@@ -122,7 +188,9 @@ class RequestLoad:
             position = at + len(placeholder)
         self._pieces.append(template[position:])
         if len(self._slots) != SPANS_PER_REQUEST:
-            raise AssertionError(f"template has {len(self._slots)} trace id slots, expected {SPANS_PER_REQUEST}")
+            raise AssertionError(
+                f"template has {len(self._slots)} trace id slots, expected {SPANS_PER_REQUEST}"
+            )
         self.request_bytes = len(template)
 
     def trace_ids(self, index: int) -> list[bytes]:

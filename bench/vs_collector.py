@@ -43,7 +43,7 @@ from kafka.structs import TopicPartition
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from otlp_load import SPANS_PER_REQUEST, RequestLoad  # noqa: E402
+from otlp_load import SPANS_PER_REQUEST, RequestLoad
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
@@ -88,7 +88,9 @@ def kafka_broker(bootstrap: str | None) -> Iterator[str]:
     if done.returncode != 0:
         raise SystemExit(f"kafka.sh start failed:\n{done.stderr[-3000:]}")
     address = next(
-        line.split("=", 1)[1] for line in done.stdout.splitlines() if line.startswith("KAFKA_BOOTSTRAP_SERVERS=")
+        line.split("=", 1)[1]
+        for line in done.stdout.splitlines()
+        if line.startswith("KAFKA_BOOTSTRAP_SERVERS=")
     )
     try:
         yield address
@@ -117,7 +119,9 @@ def delete_topics(bootstrap: str, names: list[str]) -> None:
 
 def record_keys(bootstrap: str, topic: str) -> list[bytes]:
     """Every record key written to `topic` (read from the start until the end offsets)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="evalstream-bench")
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="evalstream-bench"
+    )
     try:
         partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
         consumer.assign(partitions)
@@ -171,7 +175,11 @@ def collector_config(endpoint: str, bootstrap: str, topic: str) -> dict:
         "service": {
             "telemetry": {"metrics": {"level": "none"}, "logs": {"level": "warn"}},
             "pipelines": {
-                "traces": {"receivers": ["otlp"], "processors": ["probabilistic_sampler"], "exporters": ["kafka"]}
+                "traces": {
+                    "receivers": ["otlp"],
+                    "processors": ["probabilistic_sampler"],
+                    "exporters": ["kafka"],
+                }
             },
         },
     }
@@ -322,7 +330,12 @@ def parse_floor(load: RequestLoad, first: int, count: int) -> Measured:
                 for span in scope_spans.spans:
                     span.trace_id  # noqa: B018  (the read is the work)
     cpu = time.process_time() - started
-    return Measured("parse floor (FromString + trace ids)", count * SPANS_PER_REQUEST, cpu, time.perf_counter() - started_wall)
+    return Measured(
+        "parse floor (FromString + trace ids)",
+        count * SPANS_PER_REQUEST,
+        cpu,
+        time.perf_counter() - started_wall,
+    )
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -354,7 +367,9 @@ def print_table(rows: list[Measured], collector: Measured, floor: Measured, args
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per peer and round")
     parser.add_argument("--streams", type=int, default=4, help="concurrent gRPC calls")
     parser.add_argument("--warmup", type=int, default=40, help="unmeasured requests first")
@@ -363,13 +378,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", help="use this running broker instead of starting one")
     parser.add_argument("--otelcol", help="Collector binary (default: deploy/collector/build-otelcol.sh)")
     args = parser.parse_args(argv)
-    binary = args.otelcol or subprocess.run(
-        [str(BUILD_OTELCOL)], capture_output=True, text=True, check=True, timeout=1800
-    ).stdout.strip()
+    binary = (
+        args.otelcol
+        or subprocess.run(
+            [str(BUILD_OTELCOL)], capture_output=True, text=True, check=True, timeout=1800
+        ).stdout.strip()
+    )
     load = RequestLoad()
     print(f"request: {load.request_bytes:,} bytes, {SPANS_PER_REQUEST} spans; Collector: {binary}")
     status = 0
-    with kafka_broker(args.bootstrap) as bootstrap, tempfile.TemporaryDirectory(prefix="evalstream-bench-") as tmp:
+    with (
+        kafka_broker(args.bootstrap) as bootstrap,
+        tempfile.TemporaryDirectory(prefix="evalstream-bench-") as tmp,
+    ):
         workdir = pathlib.Path(tmp)
         run_id = uuid.uuid4().hex[:8]
         for round_index in range(args.rounds):
@@ -379,7 +400,9 @@ def main(argv: list[str] | None = None) -> int:
                 ("receiver", lambda t: start_receiver(workdir, bootstrap, t)),
             ]
             if args.override_off:
-                peers.append(("receiver_off", lambda t: start_receiver(workdir, bootstrap, t, priority=False)))
+                peers.append(
+                    ("receiver_off", lambda t: start_receiver(workdir, bootstrap, t, priority=False))
+                )
             topics = {key: f"bench_{run_id}_{round_index}_{key}" for key, _ in peers}
             create_topics(bootstrap, [*topics.values(), *(t + "_logs" for t in topics.values())])
             rows: list[Measured] = []
