@@ -63,17 +63,17 @@ def select_traces(
     request: ExportTraceServiceRequest,
     sampler: TraceIdSampler,
     slices: SlicesConfig,
-    raw: bytes | None = None,
 ) -> TraceSelection:
     """Keep, per sampled trace, its LLM, retrieval and label-carrying spans.
 
     A `sampling.priority` span attribute (the sampler's `priority_attribute`) overrides the hash as
     in the Collector: > 0 keeps the span's trace, 0 drops that span. Checking it means one scan of
-    the keys of every span; an empty `priority_attribute` turns the override and the scan off, and
-    so does `raw` (the request's serialised bytes) when they do not contain the attribute's key.
+    the keys of every span; an empty `priority_attribute` turns the override and the scan off
+    (the receiver passes `sampler.for_request(body)`, which is such a sampler when the request's
+    bytes do not contain the attribute's key).
     """
     result = TraceSelection()
-    if sampler.may_override(raw):
+    if sampler.priority_attribute:
         candidates = _candidates_with_priority(request, sampler, result)
     else:
         candidates = _candidates(request, sampler, result)

@@ -48,10 +48,12 @@ LOGS_SERVICE = logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_
 class Sampler(Protocol):
     def keep(self, trace_id: bytes) -> bool: ...
 
+    def for_request(self, raw: bytes) -> Sampler: ...
+
     def describe(self) -> str: ...
 
 
-SelectTraces = Callable[[ExportTraceServiceRequest, Any, SlicesConfig, bytes], Any]
+SelectTraces = Callable[[ExportTraceServiceRequest, Any, SlicesConfig], Any]
 SelectLogs = Callable[[ExportLogsServiceRequest, Any], Any]
 
 
@@ -289,7 +291,8 @@ class Receiver:
         request = codec.decode_traces(body)
         received = _count_spans(request)
         self._metrics.received_spans.inc(received)
-        selection = self._select_traces(request, self._sampler, self._slices, body)
+        sampler = self._sampler.for_request(body)  # drops the priority scan when no span can need it
+        selection = self._select_traces(request, sampler, self._slices)
         rejected, reasons = int(selection.rejected), [selection.rejected_reason] if selection.rejected else []
         if received and rejected >= received:
             self._metrics.refused_spans.labels("invalid").inc(received)

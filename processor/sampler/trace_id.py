@@ -29,6 +29,7 @@ from __future__ import annotations
 import decimal
 import math
 import struct
+from dataclasses import replace
 from typing import Any
 
 from processor.sampler.config import SamplingConfig
@@ -93,6 +94,7 @@ class TraceIdSampler:
     __slots__ = (
         "_priority_key",
         "_seed_state",
+        "_without_override",
         "hash_seed",
         "percent",
         "priority_attribute",
@@ -120,6 +122,10 @@ class TraceIdSampler:
         for byte in seed.to_bytes(4, "little"):
             h = ((h ^ byte) * _FNV32_PRIME) & _MASK32
         self._seed_state = h
+        # the same hash decisions without the override, for requests that cannot carry the attribute
+        self._without_override = (
+            TraceIdSampler(replace(config, priority_attribute="")) if config.priority_attribute else self
+        )
 
     def keep(self, trace_id: bytes) -> bool:
         """True when the trace is sampled. `trace_id` is the 16 raw bytes (validity is checked elsewhere)."""
@@ -141,6 +147,12 @@ class TraceIdSampler:
         on the bytes spares a scan of every key of every span.
         """
         return bool(self._priority_key) and (raw is None or self._priority_key in raw)
+
+    def for_request(self, raw: bytes) -> TraceIdSampler:
+        """The sampler for one serialised request: this one, or, when no span of it can carry the
+        priority attribute (`may_override`), the same sampler without the override, whose
+        selection reads no attributes of sampled-out traces. Either decides every trace alike."""
+        return self if self.may_override(raw) else self._without_override
 
     def decide(self, trace_id: bytes, priority: bool | None = None) -> bool:
         """The verdict with a `sampling.priority` override applied (see `priority_of`)."""

@@ -221,13 +221,14 @@ def _summary(result) -> tuple:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_the_bytes_test_skips_the_scan_without_changing_the_selection(seed: int) -> None:
-    """Raw bytes without the priority key take the fast path; it keeps exactly what the scan keeps."""
+    """Bytes without the priority key get the sampler without the override (no attribute scan);
+    it keeps exactly what the scan keeps."""
     rng = random.Random(seed)
     request = _random_request(rng, priority=False)
     raw = request.SerializeToString()
     sampler = TraceIdSampler(SamplingConfig(rate=rng.choice([0.0, 0.3, 0.7, 1.0]), hash_seed=seed))
     assert not sampler.may_override(raw) and sampler.may_override(None)
-    assert _summary(select_traces(request, sampler, SLICES, raw)) == _summary(
+    assert _summary(select_traces(request, sampler.for_request(raw), SLICES)) == _summary(
         select_traces(request, sampler, SLICES)
     )
 
@@ -238,7 +239,7 @@ def test_spans_carrying_the_priority_key_are_still_scanned(seed: int) -> None:
     request = _random_request(rng, priority=True)
     raw = request.SerializeToString()
     sampler = TraceIdSampler(SamplingConfig(rate=0.3, hash_seed=seed))
-    assert _summary(select_traces(request, sampler, SLICES, raw)) == _summary(
+    assert _summary(select_traces(request, sampler.for_request(raw), SLICES)) == _summary(
         select_traces(request, sampler, SLICES)
     )
 
@@ -249,5 +250,5 @@ def test_priority_override_applies_when_the_bytes_carry_the_key() -> None:
         span(2, 3, None, gen_ai__operation__name="chat", gen_ai__provider__name="x"),
     ]
     request = traces_request(spans)
-    kept = select_traces(request, NONE, SLICES, request.SerializeToString())
+    kept = select_traces(request, NONE.for_request(request.SerializeToString()), SLICES)
     assert list(kept.traces) == [(1).to_bytes(16, "big")]

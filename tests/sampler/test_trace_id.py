@@ -185,6 +185,16 @@ def test_may_override_needs_the_key_in_the_request_bytes() -> None:
     assert not sampler.may_override(b"\x0a\x0bhttp.method")
     off = TraceIdSampler(SamplingConfig(rate=0.05, priority_attribute=""))
     assert not off.may_override(None) and not off.may_override(b"sampling.priority")
+    assert off.for_request(b"sampling.priority") is off
+
+
+def test_for_request_drops_the_override_only_when_the_bytes_lack_the_key() -> None:
+    sampler = TraceIdSampler(SamplingConfig(rate=0.3, hash_seed=9))
+    assert sampler.for_request(b"..sampling.priority..") is sampler
+    plain = sampler.for_request(b"\x0a\x0bhttp.method")
+    assert plain.priority_attribute == "" and (plain.threshold, plain.hash_seed) == (sampler.threshold, 9)
+    rng = random.Random(4)
+    assert all(plain.keep(t) == sampler.keep(t) for t in (rng.randbytes(16) for _ in range(300)))
 
 
 def test_keep_matches_bucket_for_random_ids() -> None:
