@@ -393,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         workdir = pathlib.Path(tmp)
         run_id = uuid.uuid4().hex[:8]
+        ratios: dict[str, list[float]] = {}
         for round_index in range(args.rounds):
             first = round_index * (args.requests + args.warmup)  # fresh trace ids every round
             peers: list[tuple[str, Callable[[str], Server]]] = [
@@ -405,9 +406,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
             topics = {key: f"bench_{run_id}_{round_index}_{key}" for key, _ in peers}
             create_topics(bootstrap, [*topics.values(), *(t + "_logs" for t in topics.values())])
-            rows: list[Measured] = []
+            # rotate who goes first each round: a later peer may find a warmer broker, page cache, CPU
+            shift = round_index % len(peers)
+            order = peers[shift:] + peers[:shift]
+            measured: dict[str, Measured] = {}
             try:
-                for key, start in peers:
+                for key, start in order:
                     server = start(topics[key])
                     try:
                         row = measure_server(server, load, args, first)
@@ -416,11 +420,16 @@ def main(argv: list[str] | None = None) -> int:
                     row.name = server.name
                     keys = record_keys(bootstrap, topics[key])
                     row.records, row.keys = len(keys), set(keys)
-                    rows.append(row)
+                    measured[key] = row
             finally:
                 delete_topics(bootstrap, [*topics.values(), *(t + "_logs" for t in topics.values())])
+            rows = [measured[key] for key, _ in peers]
             floor = parse_floor(load, first + args.warmup, min(args.requests, 1000))
             print_table(rows, rows[0], floor, args)
+            print(f"round {round_index + 1}, order: {', '.join(measured[key].name for key, _ in order)}")
+            for row in rows:
+                ratios.setdefault(row.name, []).append(row.rate / rows[0].rate)
+            ratios.setdefault("parse floor", []).append(floor.rate / rows[0].rate)
             expected = {
                 tid.hex().encode()
                 for i in range(first, first + args.warmup + args.requests)
@@ -434,6 +443,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if not same or not row.keys <= expected:
                     status = 1
+    if args.rounds > 1:
+        print("\nvs Collector over the rounds (min-max):")
+        for name, values in ratios.items():
+            print(f"  {name}: {min(values):.2f}-{max(values):.2f}")
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     return status
 
