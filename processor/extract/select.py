@@ -60,9 +60,7 @@ def _priority(span: Span, attribute: str) -> bool | None:
 
 
 def select_traces(
-    request: ExportTraceServiceRequest,
-    sampler: TraceIdSampler,
-    slices: SlicesConfig,
+    request: ExportTraceServiceRequest, sampler: TraceIdSampler, slices: SlicesConfig
 ) -> TraceSelection:
     """Keep, per sampled trace, its LLM, retrieval and label-carrying spans.
 
