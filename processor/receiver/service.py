@@ -48,6 +48,8 @@ LOGS_SERVICE = logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_
 class Sampler(Protocol):
     def keep(self, trace_id: bytes) -> bool: ...
 
+    def for_request(self, raw: bytes) -> Sampler: ...
+
     def describe(self) -> str: ...
 
 
@@ -292,7 +294,8 @@ class Receiver:
         request, too_deep, deep_reason = codec.decode_salvaging(body, ExportTraceServiceRequest)
         received = _count_spans(request) + too_deep
         self._metrics.received_spans.inc(received)
-        selection = self._select_traces(request, self._sampler, self._slices)
+        sampler = self._sampler.for_request(body)  # drops the priority scan when no span can need it
+        selection = self._select_traces(request, sampler, self._slices)
         rejected = int(selection.rejected) + too_deep
         reasons = [r for r in (deep_reason, selection.rejected_reason if selection.rejected else "") if r]
         if received and rejected >= received:
