@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SOURCES := pyproject.toml hatch_build.py $(wildcard proto/*.proto)
 
-.PHONY: run test lint demo-thursday kafka-start kafka-stop clean
+.PHONY: run demo demo-thursday test lint kafka-start kafka-stop clean
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "evalstream needs Python 3.11 or newer, $(PYTHON) is " + sys.version.split()[0])'
@@ -16,17 +16,21 @@ $(VENV)/.installed-run: $(VENV)/.python-ok $(SOURCES)
 	$(BIN)/pip install --quiet -e .
 	@touch $@
 
+$(VENV)/.installed-demo: $(VENV)/.python-ok $(SOURCES)
+	$(BIN)/pip install --quiet -e '.[demo]'
+	@touch $@ $(VENV)/.installed-run
+
 $(VENV)/.installed-test: $(VENV)/.python-ok $(SOURCES)
 	$(BIN)/pip install --quiet -e '.[test]'
-	@touch $@ $(VENV)/.installed-run
+	@touch $@ $(VENV)/.installed-run $(VENV)/.installed-demo
 
 ## run: the processor with its embedded default (receiver + worker in one process, no Kafka)
 run: $(VENV)/.installed-run
 	$(BIN)/python -m processor $(ARGS)
 
-$(VENV)/.installed-demo: $(VENV)/.python-ok $(SOURCES)
-	$(BIN)/pip install --quiet -e '.[demo]'
-	@touch $@
+## demo: send the bundled instrumentation captures to a running `make run` (ARGS="--times 5", --endpoint)
+demo: $(VENV)/.installed-demo
+	$(BIN)/python -m processor.demo send $(ARGS)
 
 ## demo-thursday: the seed article's Thursday bug end to end (a week of traffic, promtool, the page, the gate)
 demo-thursday: $(VENV)/.installed-demo

@@ -1,17 +1,22 @@
-"""Benchmark: worker-side extraction + heuristic scoring, in LLM calls per CPU-second.
+"""Benchmark: worker-side extraction + scoring with the default scorers, in LLM calls per CPU-second.
 
-Reproduce:  .venv/bin/python bench/worker_scoring.py [--cases 4000]
+Reproduce:  .venv/bin/python bench/worker_scoring.py [--cases 4000] [--scorer NAME ...]
 
 Prints the ratio of what one worker core sustains to the load it must take: the Collector's load-test
 rate (10k spans/s) if every span were an LLM call, sampled at the default 5% = 500 calls/s. Each
-call is a trace of two spans (labelled root + GenAI chat span with content), decoded from OTLP bytes
-as the worker receives them, assembled, extracted and scored by `relevance` and `context_relevance`.
+call is a trace of three spans (labelled root, a retriever span with one policy document, a GenAI
+chat span with content), decoded from OTLP bytes as the worker receives them, assembled, extracted
+and scored by the default scorers (`ScorersConfig().enabled`, or `--scorer` names). The questions and
+answers are the on-topic and paraphrase cases of bench/data/relevance_multilingual.jsonl (7
+languages). Scoring is timed one case at a time (`run_scorers`, as the worker calls it today) and in
+batches of 64 cases (`run_scorers_batch`, model scorers encoding a batch in one pass).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 import random
 import time
 
@@ -21,27 +26,49 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from processor.extract import TraceAssembly
 from processor.extract.config import SlicesConfig
-from processor.scorers import build_scorers, run_scorers
-from processor.scorers.config import ScorerSpec
+from processor.scorers import build_scorers, run_scorers, run_scorers_batch
+from processor.scorers.config import ScorersConfig, ScorerSpec
 from processor.transport import codec
 
 REQUIRED_CALLS_PER_SECOND = 10_000 * 0.05
+DATA = pathlib.Path(__file__).parent / "data" / "relevance_multilingual.jsonl"
+BATCH = 64
+
+
+def load_pairs() -> list[tuple[str, str, str, str]]:
+    """(locale, question, answer, policy document) of every relevant same-language case in the set."""
+    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    on_topic = {(r["language"], r["topic"]): r["answer"] for r in rows if r["kind"] == "on_topic"}
+    return [
+        (r["locale"], r["question"], r["answer"], on_topic[(r["language"], r["topic"])])
+        for r in rows
+        if r["kind"] in ("on_topic", "paraphrase")
+    ]
 
 
 def _kv(key: str, value: str) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
-def make_trace(rng: random.Random, i: int) -> bytes:
+def make_trace(rng: random.Random, pair: tuple[str, str, str, str]) -> bytes:
     trace_id, root = rng.randbytes(16), rng.randbytes(8)
-    question = f"How long is the refund window for annual plan {i}?"
-    answer = f"Annual plan {i} can be refunded within 30 days of purchase."
+    locale, question, answer, document = pair
     spans = [
         Span(
             trace_id=trace_id,
             span_id=root,
             name="handle_question",
-            attributes=[_kv("app.locale", "en-US"), _kv("app.prompt.version", "v7")],
+            attributes=[_kv("app.locale", locale), _kv("app.prompt.version", "v7")],
+        ),
+        Span(
+            trace_id=trace_id,
+            span_id=rng.randbytes(8),
+            parent_span_id=root,
+            name="retrieve",
+            attributes=[
+                _kv("openinference.span.kind", "RETRIEVER"),
+                _kv("retrieval.documents.0.document.content", document),
+            ],
         ),
         Span(
             trace_id=trace_id,
@@ -79,11 +106,16 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--cases", type=int, default=4000)
+    parser.add_argument(
+        "--scorer", action="append", default=[], help="score with these scorers instead of the defaults"
+    )
     args = parser.parse_args()
     rng = random.Random(11)
-    values = [make_trace(rng, i) for i in range(args.cases)]
+    pairs = load_pairs()
+    values = [make_trace(rng, pairs[i % len(pairs)]) for i in range(args.cases)]
     slices = SlicesConfig()
-    scorers = build_scorers([ScorerSpec(name="relevance"), ScorerSpec(name="context_relevance")])
+    specs = [ScorerSpec(name=n) for n in args.scorer] or ScorersConfig().enabled
+    scorers = build_scorers(specs)
 
     start = time.process_time()
     cases = []
@@ -96,16 +128,22 @@ def main() -> None:
     for case in cases:
         run_scorers(scorers, case)
     score_s = time.process_time() - start
+    start = time.process_time()
+    for i in range(0, len(cases), BATCH):
+        run_scorers_batch(scorers, cases[i : i + BATCH])
+    batch_s = time.process_time() - start
 
     assert len(cases) == args.cases
-    total = extract_s + score_s
-    rate = len(cases) / total
-    print(f"{len(cases)} LLM calls: extract {extract_s:.2f} CPU-s, score {score_s:.2f} CPU-s")
-    print(
-        f"  {rate:,.0f} calls/CPU-s   x{rate / REQUIRED_CALLS_PER_SECOND:.1f} the load one worker core takes "
-        f"({REQUIRED_CALLS_PER_SECOND:.0f} calls/s: 10k spans/s all LLM calls, 5% sampled)"
-    )
-    print(f"  extraction share {extract_s / total:.0%}, scoring share {score_s / total:.0%}")
+    print(f"scorers: {', '.join(s.name for s in scorers)}")
+    for how, scoring_s in (("one case at a time", score_s), (f"batches of {BATCH}", batch_s)):
+        total = extract_s + scoring_s
+        rate = len(cases) / total
+        print(f"{len(cases)} LLM calls, {how}: extract {extract_s:.2f} CPU-s, score {scoring_s:.2f} CPU-s")
+        print(
+            f"  {rate:,.0f} calls/CPU-s   x{rate / REQUIRED_CALLS_PER_SECOND:.2f} the load one worker core "
+            f"takes ({REQUIRED_CALLS_PER_SECOND:.0f} calls/s: 10k spans/s all LLM calls, 5% sampled)"
+        )
+        print(f"  extraction share {extract_s / total:.0%}, scoring share {scoring_s / total:.0%}")
 
 
 if __name__ == "__main__":

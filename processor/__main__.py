@@ -27,6 +27,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "all (default): both",
     )
     parser.add_argument("--config", "-c", help="YAML config file (default: built-in defaults)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key on top of --config, value read as YAML; repeatable "
+        "(e.g. --set sampling.rate=1 --set kafka.bootstrap_servers=localhost:9092)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return parser.parse_args(argv)
 
@@ -34,8 +43,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level != "DEBUG":
+        # kafka-python logs every connection and metadata refresh at INFO (ten a second while a topic
+        # is missing); evalstream logs what matters itself (connected, topics, failures).
+        logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
-        config = load(args.config)
+        config = load(args.config, overrides=args.overrides)
     except ConfigError as exc:
         print(f"evalstream: {exc}", file=sys.stderr)
         return 2

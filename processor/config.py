@@ -6,12 +6,16 @@ Every problem is collected before anything is reported, and each message leads w
     receiver.grpc: unknown key 'endpiont' (did you mean 'endpoint'?)
     kafka.bootstrap_servers: ${env:KAFKA_BOOTSTRAP_SERVERS} is not set
 
+`--set key=value` overrides (the Collector's flag) are applied to the YAML document before decoding,
+so a bad override is reported like a bad file value, under its dotted key.
+
 A part's config is a frozen dataclass with defaults and an optional `validate(path) -> list[str]`
 for rules the types cannot express; `decode` handles types and unknown keys for all of them.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import os
@@ -19,7 +23,7 @@ import pathlib
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -199,6 +203,49 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
 
+def apply_overrides(data: Any, overrides: Sequence[str]) -> Any:
+    """Apply `--set section.key=value` overrides to a loaded YAML document; return the new document.
+
+    The key is dotted (`kafka.topics.traces`), the value is read as YAML (`1` is a number, `true` a
+    boolean, `[a, b]` a list, an empty value the empty string), as the Collector's `--set` does.
+    Raises ConfigError naming every malformed override.
+    """
+    problems: list[str] = []
+    document: Any = copy.deepcopy(data) if data is not None else {}
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        key = key.strip()
+        parts = key.split(".")
+        if not sep or not all(parts):
+            problems.append(f"--set {override}: expected section.key=value, e.g. --set sampling.rate=1")
+            continue
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as exc:
+            problems.append(f"{key}: --set value {text!r} is not valid YAML: {getattr(exc, 'problem', exc)}")
+            continue
+        if not isinstance(document, dict):
+            problems.append(f"--set {override}: the config's top level is not a mapping")
+            continue
+        node = document
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                problems.append(
+                    f"{key}: --set cannot descend into {where}, which is {child!r}, not a mapping"
+                )
+                break
+            node = child
+        else:
+            node[parts[-1]] = value
+    if problems:
+        raise ConfigError(problems)
+    return document
+
+
 def parse(data: Any, *, environ: Mapping[str, str] | None = None, source: str = "config") -> Config:
     """Decode an already-loaded YAML document; raise ConfigError listing every problem."""
     problems: list[str] = []
@@ -223,10 +270,15 @@ def parse(data: Any, *, environ: Mapping[str, str] | None = None, source: str = 
     return config
 
 
-def load(path: str | os.PathLike[str] | None, *, environ: Mapping[str, str] | None = None) -> Config:
-    """Load the YAML file at `path` (None: every default) and validate it."""
+def load(
+    path: str | os.PathLike[str] | None,
+    *,
+    overrides: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Load the YAML file at `path` (None: every default), apply `--set` overrides, validate."""
     if path is None:
-        return parse({}, environ=environ)
+        return parse(apply_overrides({}, overrides), environ=environ)
     file = pathlib.Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -238,4 +290,10 @@ def load(path: str | os.PathLike[str] | None, *, environ: Mapping[str, str] | No
         mark = getattr(exc, "problem_mark", None)
         where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
         raise ConfigError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if overrides:
+        if data is not None and not isinstance(data, Mapping):
+            raise ConfigError(
+                [f"{file}: the top level must be a mapping of sections, got {type(data).__name__}"]
+            )
+        data = apply_overrides(data, overrides)
     return parse(data, environ=environ, source=str(file))

@@ -1,7 +1,10 @@
 """Wire the parts in flow order: receiver -> sampler -> transport -> worker -> scorers -> metrics.
 
 Parts start back to front (metrics, worker, transport before the receiver), so nothing accepts data
-before its downstream exists, and stop front to back (the receiver first, then the worker drains).
+before its downstream exists, and stop in flow order: the receiver stops taking requests and lets the
+running ones reach the transport, then the worker drains what the transport holds, then the
+transports close. While running, a part whose thread died makes the process exit 1 (liveness fails
+first), so the orchestrator restarts it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from prometheus_client import CollectorRegistry
 from processor.config import Config
 from processor.endpoint import split_host_port
 from processor.errors import ConfigError, EvalstreamError, TransportUnavailable
+from processor.health import Health, PartHealth
+from processor.metrics.summary import FlowSummary, sampling_hint
+from processor.transport import Signal
 from processor.transport.config import KafkaConfig
 
 log = logging.getLogger("evalstream")
@@ -36,6 +42,7 @@ class Pipeline:
     role: str
     registry: CollectorRegistry
     parts: list[tuple[str, Part]] = field(default_factory=list)
+    health: Health = field(default_factory=Health)
     receiver: Any = None
     sampler: Any = None
     worker: Any = None
@@ -81,7 +88,14 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
 
         memory = MemoryTransport(max_records=kafka.memory_queue_size)
 
-    ready_checks: list[Any] = []
+    topic_check = None
+    if not kafka.embedded:
+        from processor.transport.topics import TopicCheck
+
+        check = topic_check = TopicCheck(kafka, _signals_used(config, role))
+        pipeline.health.add(
+            "kafka-topics", lambda: PartHealth(ready=check.ready(), reason=check.problem() or "")
+        )
 
     if wants_worker:
         from processor.worker.loop import Worker
@@ -109,6 +123,7 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
             )
             producer = KafkaProducerTransport(kafka, registry=registry)
             pipeline.parts.append(("worker-producer", _Transport(producer)))
+            pipeline.health.add("producer", producer.health)
         stamper = (
             ScoreStamper(config.worker.stamp_endpoint, insecure=config.worker.stamp_insecure)
             if config.worker.stamp_endpoint
@@ -130,6 +145,7 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
             pipeline.parts.append(("worker-consumer", _Transport(consumer, start=False)))
         pipeline.worker = worker
         pipeline.parts.append(("worker", worker))
+        pipeline.health.add("worker", worker.health)
 
     if wants_receiver:
         from processor.receiver.service import Receiver
@@ -143,23 +159,56 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
             receiver_producer = producer if wants_worker else KafkaProducerTransport(kafka, registry=registry)
             if not wants_worker:
                 pipeline.parts.append(("receiver-producer", _Transport(receiver_producer)))
+                pipeline.health.add("producer", receiver_producer.health)
+            if topic_check is not None:  # a missing topic: UNAVAILABLE at once, with the fix
+                from processor.transport.topics import TopicCheckedProducer
+
+                receiver_producer = TopicCheckedProducer(
+                    receiver_producer, topic_check, (Signal.TRACES, Signal.LOGS)
+                )
         sampler = pipeline.sampler = TraceIdSampler(config.sampling)
         receiver = Receiver(config.receiver, sampler, config.slices, receiver_producer, registry)
-        ready_checks.append(receiver_producer.ready)
+        if memory is not None:
+            pipeline.health.add("queue", lambda: _queue_health(memory))
         pipeline.receiver = receiver
         pipeline.parts.append(("receiver", receiver))
 
+    if topic_check is not None:
+        pipeline.parts.insert(0, ("kafka-topic-check", topic_check))
     if not kafka.embedded and kafka.create_topics:
         pipeline.parts.insert(0, ("kafka-topics", _CreateTopics(kafka)))
+    if config.metrics.summary_interval_s > 0:
+        summary = FlowSummary(
+            registry,
+            interval_s=config.metrics.summary_interval_s,
+            sampling_rate=config.sampling.rate if wants_receiver else None,
+        )
+        pipeline.parts.insert(0, ("flow-summary", summary))  # stops last: its final line counts the drain
     if config.metrics.endpoint:
         problems: list[str] = []
         host_port = split_host_port(config.metrics.endpoint, "metrics.endpoint", problems)
         if host_port is None:
             raise ConfigError(problems)
-        server = MetricsServer(*host_port, registry, ready=lambda: all(check() for check in ready_checks))
+        server = MetricsServer(*host_port, registry, health=pipeline.health)
         pipeline.metrics_server = server
         pipeline.parts.insert(0, ("metrics", server))
     return pipeline
+
+
+def _signals_used(config: Config, role: str) -> list[Signal]:
+    """The topics a role reads or writes (the worker's results topic only when it publishes)."""
+    signals = [Signal.TRACES, Signal.LOGS]
+    if role in ("all", "worker"):
+        signals.append(Signal.DEAD_LETTER)
+        if config.worker.publish_results:
+            signals.append(Signal.RESULTS)
+    return signals
+
+
+def _queue_health(memory: Any) -> PartHealth:
+    if memory.ready():
+        return PartHealth()
+    return PartHealth(ready=False, reason="the in-process queue is full or shut down")
 
 
 class _Transport:
@@ -209,10 +258,9 @@ def run(config: Config, *, role: str = "all") -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
+        # Only wake the main thread: stop() then shuts down in flow order (the receiver first).
         log.info("received %s, draining", signal.Signals(signum).name)
         stop.set()
-        if pipeline.worker is not None:
-            pipeline.worker.stop()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -223,9 +271,19 @@ def run(config: Config, *, role: str = "all") -> int:
         pipeline.stop()
         return 1
     _log_started(pipeline)
-    stop.wait()
+    code = supervise(pipeline, stop)
     pipeline.stop()
-    log.info("evalstream stopped")
+    log.info("evalstream stopped" if code == 0 else "evalstream stopped after a part died")
+    return code
+
+
+def supervise(pipeline: Pipeline, stop: threading.Event, *, interval_s: float = 1.0) -> int:
+    """Block until `stop` is set (0) or a part's thread died (1: the orchestrator restarts us)."""
+    while not stop.wait(interval_s):
+        live, dead = pipeline.health.live()
+        if not live:
+            log.error("a part stopped working, exiting 1 to be restarted: %s", "; ".join(dead))
+            return 1
     return 0
 
 
@@ -240,10 +298,16 @@ def _log_started(pipeline: Pipeline) -> None:
             f"  point a Collector's otlp_grpc exporter (traces and logs) at {pipeline.receiver.endpoint}; "
             f"sampler: {pipeline.sampler.describe()}"
         )
+        lines.append(f"  {sampling_hint(config.sampling.rate)}")
     if pipeline.worker is not None:
         lines.append(f"  scorers: {', '.join(s.name for s in pipeline.worker.scorers)}")
     if pipeline.metrics_server is not None:
         host = config.metrics.endpoint.rsplit(":", 1)[0]
         lines.append(f"  metrics: http://{host}:{pipeline.metrics_server.port}/metrics")
+    if config.metrics.summary_interval_s > 0:
+        lines.append(
+            f"  a summary of traces received, sampled and scored follows every "
+            f"{config.metrics.summary_interval_s:g}s (metrics.summary_interval_s)"
+        )
     for line in lines:
         log.info(line)

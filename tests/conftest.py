@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from processor.demo.replay import FIXTURES
 from tests.kafka_broker import kafka_broker
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-#: Real instrumentation captures carried by the project (see its README); nothing reads ../shared.
-FIXTURES = REPO / "tests" / "fixtures" / "otlp"
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +30,11 @@ def topic_prefix() -> str:
 
 @pytest.fixture(scope="session")
 def otlp_fixtures() -> pathlib.Path:
-    if not FIXTURES.is_dir():
-        pytest.fail(f"OTLP fixtures not found at {FIXTURES}")
-    return FIXTURES
+    """The real instrumentation captures, shipped as package data (processor/demo/fixtures, its README).
+
+    EVALSTREAM_OTLP_FIXTURES points the suite at other captures (deploy/fixtures/regenerate.py --out).
+    """
+    directory = pathlib.Path(os.environ.get("EVALSTREAM_OTLP_FIXTURES") or FIXTURES)
+    if not directory.is_dir():
+        pytest.fail(f"OTLP fixtures not found at {directory}")
+    return directory

@@ -27,9 +27,46 @@ def start_broker(run_dir: pathlib.Path, *, script: pathlib.Path = KAFKA_SH) -> s
     raise RuntimeError(f"{script} start printed no KAFKA_BOOTSTRAP_SERVERS line:\n{done.stdout}")
 
 
-def stop_broker(run_dir: pathlib.Path, port: str | None = None, *, script: pathlib.Path = KAFKA_SH) -> None:
+def stop_broker(
+    run_dir: pathlib.Path,
+    port: str | None = None,
+    *,
+    keep_data: bool = False,
+    script: pathlib.Path = KAFKA_SH,
+) -> None:
+    """Stop one broker (or all under run_dir); keep_data leaves it restartable with `restart_broker`."""
     env = {**os.environ, "EVALSTREAM_KAFKA_RUN": str(run_dir)}
-    subprocess.run([str(script), "stop", *([port] if port else [])], env=env, check=True, timeout=120)
+    if keep_data:
+        if port is None:
+            raise ValueError("keep_data needs the broker's port")
+        args = ["stop", "--keep-data", port]
+    else:
+        args = ["stop", *([port] if port else [])]
+    subprocess.run([str(script), *args], env=env, check=True, timeout=120)
+
+
+def restart_broker(run_dir: pathlib.Path, port: str, *, script: pathlib.Path = KAFKA_SH) -> None:
+    """Start a broker stopped with keep_data again, on the same address with its data."""
+    env = {**os.environ, "EVALSTREAM_KAFKA_RUN": str(run_dir)}
+    done = subprocess.run(
+        [str(script), "restart", port], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{script} restart {port} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+
+
+@contextlib.contextmanager
+def own_broker(*, script: pathlib.Path = KAFKA_SH) -> Iterator[tuple[str, pathlib.Path]]:
+    """A broker of the caller's own (never the shared one), for tests that stop and restart it:
+    yields (address, run_dir) and always stops it and deletes its data at the end."""
+    run_dir = pathlib.Path(tempfile.mkdtemp(prefix="evalstream-kafka-own-"))
+    try:
+        address = start_broker(run_dir, script=script)
+        yield address, run_dir
+    finally:
+        stop_broker(run_dir, script=script)
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,8 +71,12 @@ def run_processor(
     name: str = "processor",
     expect_exit: int | None = 0,
     ready_timeout_s: float = 60.0,
+    args: Sequence[str] = (),
+    wait_ready: bool = True,
 ) -> Iterator[RunningProcessor]:
-    """Start the processor with `config` (ports filled in when absent); SIGTERM it at the end."""
+    """Start the processor with `config` (ports filled in when absent) and extra command-line `args`
+    (e.g. `--set`); wait until /readyz answers 200 (`wait_ready=False`: until /healthz does, for a
+    processor that is expected not to become ready); SIGTERM it at the end."""
     config = {**config}
     receiver = config.setdefault("receiver", {}).setdefault("grpc", {})
     receiver.setdefault("endpoint", f"127.0.0.1:{free_port()}")
@@ -83,7 +87,7 @@ def run_processor(
     log_path = tmp_path / f"{name}.log"
     log_file = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "processor", role, "--config", str(config_path)],
+        [sys.executable, "-m", "processor", role, "--config", str(config_path), *args],
         cwd=REPO,
         stdout=log_file,
         stderr=subprocess.STDOUT,
@@ -98,9 +102,10 @@ def run_processor(
         def ready() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"{name} exited with {process.returncode}:\n{running.log()}")
-            return http_get(running.metrics_url + "/readyz", timeout=1)[0] == 200
+            path = "/readyz" if wait_ready else "/healthz"
+            return http_get(running.metrics_url + path, timeout=1)[0] == 200
 
-        wait_for(ready, timeout_s=ready_timeout_s, what=f"{name} to be ready")
+        wait_for(ready, timeout_s=ready_timeout_s, what=f"{name} to be {'ready' if wait_ready else 'up'}")
         yield running
     finally:
         if process.poll() is None:

@@ -73,3 +73,55 @@ def test_defaults_match_the_documented_ones() -> None:
 def test_dollar_dollar_is_a_literal_dollar() -> None:
     config = parse({"kafka": {"sasl_password": "pa$$word"}}, environ={})
     assert config.kafka.sasl_password == "pa$word"
+
+
+# --set KEY=VALUE (the Collector's flag): applied on top of the file, before validation.
+
+
+def test_set_overrides_the_file_with_yaml_typed_values() -> None:
+    config = load(
+        TESTDATA / "sampling_rate_out_of_range.yaml",
+        overrides=[
+            "sampling.rate=1",
+            "sampling.hash_seed=7",
+            "kafka.bootstrap_servers=127.0.0.1:9092",
+            "kafka.create_topics=true",
+            "kafka.topics.traces=my_spans",
+            "scorers.enabled=[{name: relevance, threshold: 0.6}]",
+        ],
+    )
+    assert (config.sampling.rate, config.sampling.hash_seed) == (1.0, 7)
+    assert config.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert config.kafka.create_topics is True
+    assert config.kafka.topics.traces == "my_spans"
+    assert config.kafka.topics.logs == "evalstream_logs"  # siblings of a --set key keep their values
+    assert [(s.name, s.threshold) for s in config.scorers.enabled] == [("relevance", 0.6)]
+
+
+def test_set_without_a_file_and_an_empty_value_is_the_empty_string() -> None:
+    config = load(None, overrides=["metrics.endpoint=", "sampling.rate=0.5"])
+    assert (config.metrics.endpoint, config.sampling.rate) == ("", 0.5)
+
+
+def test_set_the_last_override_of_a_key_wins() -> None:
+    assert load(None, overrides=["sampling.rate=0.2", "sampling.rate=0.3"]).sampling.rate == 0.3
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("sampling.rate=2", "sampling.rate: must be between 0 and 1, got 2.0"),
+        ("sampling.rat=1", "sampling: unknown key 'rat' (did you mean 'rate'?)"),
+        ("samplng.rate=1", "unknown section 'samplng' (did you mean 'sampling'?)"),
+        ("metrics.max_label_values=lots", "metrics.max_label_values: expected an integer, got 'lots'"),
+        ("kafka.create_topics=maybe", "kafka.create_topics: expected true or false, got 'maybe'"),
+        ("sampling.rate", "--set sampling.rate: expected section.key=value, e.g. --set sampling.rate=1"),
+        ("sampling..rate=1", "--set sampling..rate=1: expected section.key=value"),
+        ("scorers.enabled=[a", "scorers.enabled: --set value '[a' is not valid YAML"),
+        ("sampling.rate.x=1", "sampling.rate.x: --set cannot descend into sampling.rate, which is 0.05"),
+    ],
+)
+def test_a_bad_set_names_its_key(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(None, overrides=["sampling.rate=0.05", override])
+    assert any(problem.startswith(message) for problem in raised.value.problems), raised.value.problems

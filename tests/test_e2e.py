@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client.parser import text_string_to_metric_families
 
 from processor._proto import eval_result_pb2
-from tests.otlp_replay import FLAVOURS, load_flavour, replay
+from processor.demo.replay import FLAVOURS, load_flavour, replay
 from tests.processes import REPO, http_get, run_processor, wait_for
 
 FIXTURE_LABELS = {

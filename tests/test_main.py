@@ -40,3 +40,17 @@ def test_a_taken_port_exits_1_naming_the_key(tmp_path: pathlib.Path) -> None:
         done = _run("--config", str(config))
     assert done.returncode == 1
     assert "receiver.grpc.endpoint: cannot bind" in done.stderr
+
+
+def test_set_is_applied_on_top_of_the_config_and_a_bad_one_exits_2_naming_the_key() -> None:
+    done = _run(
+        "--config",
+        str(TESTDATA / "sampling_rate_out_of_range.yaml"),
+        "--set",
+        "sampling.rate=0.5",
+        "--set",
+        "kafka.partitions=zero",
+    )
+    assert done.returncode == 2
+    assert "kafka.partitions: expected an integer, got 'zero'" in done.stderr
+    assert "sampling.rate" not in done.stderr  # the file's 2.5 was overridden by --set

@@ -5,7 +5,12 @@
 #                                      prints KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:PORT
 #   deploy/local/kafka.sh stop [PORT]  stop the broker on PORT (default: every broker this script started)
 #                                      and delete its data
-#   deploy/local/kafka.sh status       list running brokers
+#   deploy/local/kafka.sh stop --keep-data PORT
+#                                      stop the broker on PORT (SIGTERM, as an orchestrator would) and keep
+#                                      its data and config, for `restart` (fault tests: a broker outage)
+#   deploy/local/kafka.sh restart PORT start that stopped broker again on the same address with its data,
+#                                      wait until producible; prints KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:PORT
+#   deploy/local/kafka.sh status       list brokers (running, dead, or stopped with data kept)
 #
 # Environment: EVALSTREAM_CACHE (jar cache, default ~/.cache/evalstream),
 #              EVALSTREAM_KAFKA_RUN (state + data, default ${TMPDIR:-/tmp}/evalstream-kafka),
@@ -93,49 +98,88 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 PROPS
-    local java_opts=(${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m} -XX:+UseG1GC -Djava.awt.headless=true
-                     "-Dlog4j2.configurationFile=$here/log4j2.properties")
-    local cluster_id
+    local java_opts cluster_id
+    java_options
     cluster_id="$(java -cp "$lib_dir/*" "${java_opts[@]}" kafka.tools.StorageTool random-uuid 2>>"$dir/broker.log" | tail -n 1)"
     java -cp "$lib_dir/*" "${java_opts[@]}" kafka.tools.StorageTool format --standalone \
         -t "$cluster_id" -c "$dir/server.properties" >>"$dir/broker.log" 2>&1 \
         || { tail -n 20 "$dir/broker.log" >&2; die "formatting the KRaft storage in $dir/data failed"; }
+    launch "$port" || { rm -rf "$dir"; exit 1; }
+}
+
+java_options() {
+    java_opts=(${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m} -XX:+UseG1GC -Djava.awt.headless=true
+               "-Dlog4j2.configurationFile=$here/log4j2.properties")
+}
+
+# Run the broker configured in $run_root/PORT and wait until it takes a produce.
+launch() {
+    local port="$1" dir="$run_root/$1"
+    local java_opts
+    java_options
     nohup java -cp "$lib_dir/*" "${java_opts[@]}" kafka.Kafka "$dir/server.properties" \
         >>"$dir/broker.log" 2>&1 </dev/null &
     local pid=$!
     echo "$pid" >"$dir/pid"
+    rm -f "$dir/stopped"
     local deadline=$((SECONDS + start_timeout))
     until java -cp "$probe_dir:$lib_dir/*" "-Dlog4j2.configurationFile=$here/log4j2.properties" \
             ProduceProbe "127.0.0.1:$port" >>"$dir/probe.log" 2>&1; do
         if ! kill -0 "$pid" 2>/dev/null; then
             tail -n 30 "$dir/broker.log" >&2
-            rm -rf "$dir"
-            die "the broker exited during start-up (log above)"
+            echo "kafka.sh: the broker exited during start-up (log above)" >&2
+            return 1
         fi
         if [ "$SECONDS" -ge "$deadline" ]; then
             tail -n 30 "$dir/broker.log" >&2
-            stop_one "$port"
-            die "the broker on 127.0.0.1:$port could not take a produce within ${start_timeout}s"
+            kill_pid "$pid"
+            echo "kafka.sh: the broker on 127.0.0.1:$port could not take a produce within ${start_timeout}s" >&2
+            return 1
         fi
         sleep 1
     done
     echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$port"
 }
 
-stop_one() {
-    local port="$1" dir="$run_root/$1" pid
-    [ -f "$dir/pid" ] || { echo "kafka.sh: no broker recorded for port $port" >&2; return 1; }
-    pid="$(cat "$dir/pid")"
+restart() {
+    [ $# -eq 1 ] || die "usage: $0 restart PORT"
+    local port="$1" dir="$run_root/$1"
+    [ -f "$dir/server.properties" ] || die "no broker data kept for port $port (stop it with --keep-data first)"
+    if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+        die "the broker on 127.0.0.1:$port is running"
+    fi
+    require_tools
+    launch "$port" || exit 1
+}
+
+# SIGTERM (a clean broker shutdown), SIGKILL after 30 s; returns once the process is gone.
+kill_pid() {
+    local pid="$1"
     if kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
         kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
         while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
     fi
-    rm -rf "$dir"
+}
+
+stop_one() {
+    local port="$1" dir="$run_root/$1" keep="${2:-}"
+    [ -f "$dir/pid" ] || { echo "kafka.sh: no broker recorded for port $port" >&2; return 1; }
+    kill_pid "$(cat "$dir/pid")"
+    if [ -n "$keep" ]; then
+        touch "$dir/stopped"
+    else
+        rm -rf "$dir"
+    fi
 }
 
 stop() {
+    if [ "${1:-}" = "--keep-data" ]; then
+        [ $# -eq 2 ] || die "usage: $0 stop --keep-data PORT"
+        stop_one "$2" keep
+        return
+    fi
     if [ $# -gt 0 ]; then
         stop_one "$1"
         return
@@ -155,6 +199,7 @@ status() {
         [ -f "$d/pid" ] || continue
         local pid; pid="$(cat "$d/pid")"
         if kill -0 "$pid" 2>/dev/null; then echo "127.0.0.1:$(basename "$d") pid $pid running"
+        elif [ -f "$d/stopped" ]; then echo "127.0.0.1:$(basename "$d") stopped, data kept"
         else echo "127.0.0.1:$(basename "$d") pid $pid dead"; fi
     done
 }
@@ -162,6 +207,7 @@ status() {
 case "${1:-}" in
     start) start ;;
     stop) shift; stop "$@" ;;
+    restart) shift; restart "$@" ;;
     status) status ;;
-    *) echo "usage: $0 start | stop [PORT] | status" >&2; exit 2 ;;
+    *) echo "usage: $0 start | stop [PORT] | stop --keep-data PORT | restart PORT | status" >&2; exit 2 ;;
 esac

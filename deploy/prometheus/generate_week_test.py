@@ -32,7 +32,7 @@ from processor.demo.thursday import diurnal  # the same day/night and weekday cu
 HERE = pathlib.Path(__file__).resolve().parent
 OUTPUT = HERE / "rules_test_week.yaml"
 
-SCORER = "relevance"  # any enabled scorer: every app_eval_<scorer> gets the same drift rules
+SCORER = "groundedness"  # the default scorer that sees the bug; every app_eval_<scorer> gets the same rules
 STEP_MIN = 5  # input sample interval
 PEAK_SAMPLED_PER_HOUR = 1200  # 24,000 LLM calls an hour at 5 % sampling
 BUG_DAY = 7  # 0-based: day 8

@@ -10,6 +10,8 @@ LLM span may already be on its way in an earlier export, or come in a later one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import attrgetter
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -28,11 +30,15 @@ class TraceSelection:
     """What `select_traces` kept: one request per trace id, resource and scope preserved.
 
     `llm_calls_found` counts LLM spans among the sampled traces only (others are never inspected).
+    `traces_received` / `traces_sampled` count the distinct trace ids of this request, before and
+    after sampling (a trace split over several exports is counted in each).
     `rejected` spans had an invalid trace or span id; `rejected_reason` says so without any content.
     """
 
     traces: dict[bytes, ExportTraceServiceRequest] = field(default_factory=dict)
     spans_received: int = 0
+    traces_received: int = 0
+    traces_sampled: int = 0
     llm_calls_found: int = 0
     spans_kept: int = 0
     rejected: int = 0
@@ -64,13 +70,86 @@ def select_traces(
 
     A `sampling.priority` span attribute (the sampler's `priority_attribute`) overrides the hash as
     in the Collector: > 0 keeps the span's trace, 0 drops that span. Checking it means one scan of
-    the keys of every span; an empty `priority_attribute` turns the override and the scan off.
+    the keys of every span; an empty `priority_attribute` turns the override and the scan off
+    (the receiver passes `sampler.for_request(body)`, which is such a sampler when the request's
+    bytes do not contain the attribute's key).
     """
     result = TraceSelection()
-    label_keys = slices.attribute_keys
+    if sampler.priority_attribute:
+        candidates = _candidates_with_priority(request, sampler, result)
+    else:
+        candidates = _candidates(request, sampler, result)
+    if result.rejected:
+        result.rejected_reason = (
+            f"{result.rejected} span(s) with an invalid trace id or span id "
+            f"(must be {TRACE_ID_LEN} and {SPAN_ID_LEN} bytes, not all zero)"
+        )
+    _group_kept(request, candidates, slices.attribute_keys, result)
+    return result
+
+
+_TRACE_ID = attrgetter("trace_id")
+_SPAN_ID = attrgetter("span_id")
+_ZERO_SPAN_ID = bytes(SPAN_ID_LEN)
+
+Candidate = tuple[int, int, Span]  # (resource index, scope index, span) of a span of a kept trace
+
+
+def _candidates(
+    request: ExportTraceServiceRequest, sampler: TraceIdSampler, result: TraceSelection
+) -> list[Candidate]:
+    """The spans of kept traces, in request order, without looking at any attribute.
+
+    Per span only its two ids are read (by C-level maps); the sampler and the trace id check run
+    once per distinct trace id, and the span ids of a scope are checked together; spans of a scope
+    are touched one by one only when that scope holds an invalid id, or for the kept traces.
+    """
+    decisions: dict[bytes, bool | None] = {}  # None: invalid trace id
+    keep = sampler.keep
+    candidates: list[Candidate] = []
+    for rs_index, resource_spans in enumerate(request.resource_spans):
+        for ss_index, scope_spans in enumerate(resource_spans.scope_spans):
+            spans = scope_spans.spans
+            trace_ids = list(map(_TRACE_ID, spans))
+            if not trace_ids:
+                continue
+            span_ids = list(map(_SPAN_ID, spans))
+            result.spans_received += len(trace_ids)
+            distinct = list(dict.fromkeys(trace_ids))
+            for trace_id in distinct:
+                if trace_id not in decisions:
+                    decisions[trace_id] = keep(trace_id) if valid_trace_id(trace_id) else None
+            lengths = list(map(len, span_ids))
+            if (
+                None in map(decisions.__getitem__, distinct)
+                or min(lengths) != SPAN_ID_LEN
+                or max(lengths) != SPAN_ID_LEN
+                or _ZERO_SPAN_ID in span_ids
+            ):
+                valid = [
+                    decisions[trace_id] is not None and valid_span_id(span_id)
+                    for trace_id, span_id in zip(trace_ids, span_ids, strict=True)
+                ]
+                result.rejected += valid.count(False)
+                kept = [decisions[t] is True and ok for t, ok in zip(trace_ids, valid, strict=True)]
+                positions = compress(range(len(trace_ids)), kept)
+            else:
+                kept_ids = {trace_id for trace_id in distinct if decisions[trace_id]}
+                if not kept_ids:
+                    continue
+                positions = compress(range(len(trace_ids)), map(kept_ids.__contains__, trace_ids))
+            candidates.extend((rs_index, ss_index, spans[i]) for i in positions)
+    _count_traces(decisions, result)
+    return candidates
+
+
+def _candidates_with_priority(
+    request: ExportTraceServiceRequest, sampler: TraceIdSampler, result: TraceSelection
+) -> list[Candidate]:
+    """`_candidates` when spans may carry the priority attribute: every span's keys are scanned."""
     priority_key = sampler.priority_attribute
     decisions: dict[bytes, bool] = {}
-    candidates: list[tuple[int, int, Span]] = []
+    spans_seen: list[Candidate] = []
     for rs_index, resource_spans in enumerate(request.resource_spans):
         for ss_index, scope_spans in enumerate(resource_spans.scope_spans):
             for span in scope_spans.spans:
@@ -81,25 +160,33 @@ def select_traces(
                     continue
                 if trace_id not in decisions:
                     decisions[trace_id] = sampler.keep(trace_id)
-                if priority_key:
-                    priority = _priority(span, priority_key)
-                    if priority is False:
-                        continue  # the Collector drops exactly this span
-                    if priority:
-                        decisions[trace_id] = True
-                candidates.append((rs_index, ss_index, span))
-    if result.rejected:
-        result.rejected_reason = (
-            f"{result.rejected} span(s) with an invalid trace id or span id "
-            f"(must be {TRACE_ID_LEN} and {SPAN_ID_LEN} bytes, not all zero)"
-        )
+                priority = _priority(span, priority_key)
+                if priority is False:
+                    continue  # the Collector drops exactly this span
+                if priority:
+                    decisions[trace_id] = True
+                spans_seen.append((rs_index, ss_index, span))
+    _count_traces(decisions, result)
+    return [candidate for candidate in spans_seen if decisions[candidate[2].trace_id]]
 
+
+def _count_traces(decisions: dict[bytes, bool] | dict[bytes, bool | None], result: TraceSelection) -> None:
+    """Distinct valid trace ids of the request, and how many of them the sampler kept."""
+    result.traces_received = sum(decision is not None for decision in decisions.values())
+    result.traces_sampled = sum(decision is True for decision in decisions.values())
+
+
+def _group_kept(
+    request: ExportTraceServiceRequest,
+    candidates: list[Candidate],
+    label_keys: frozenset[str],
+    result: TraceSelection,
+) -> None:
+    """Of the kept traces' spans, the LLM, retrieval and label ones, one request per trace id."""
     scopes: dict[tuple[bytes, int, int], ScopeSpans] = {}
     resources: dict[tuple[bytes, int], ResourceSpans] = {}
     for rs_index, ss_index, span in candidates:
         trace_id = span.trace_id
-        if not decisions[trace_id]:
-            continue
         role, labelled = inspect_attributes(span.attributes, label_keys)
         if role is SpanRole.LLM:
             result.llm_calls_found += 1
@@ -122,7 +209,6 @@ def select_traces(
             scopes[(trace_id, rs_index, ss_index)] = scope
         scope.spans.append(span)
         result.spans_kept += 1
-    return result
 
 
 def select_logs(request: ExportLogsServiceRequest, sampler: TraceIdSampler) -> LogSelection:

@@ -15,6 +15,7 @@ class MetricsConfig:
     endpoint: str = "localhost:9464"  # host:port of /metrics; empty disables the HTTP server
     prefix: str = "app_eval"  # score histograms are <prefix>_<scorer>
     max_label_values: int = 50  # per slice label; further values become __other__
+    summary_interval_s: float = 60.0  # a one-line log of received / sampled / scored; 0 turns it off
 
     def validate(self, path: str) -> list[str]:
         problems: list[str] = []
@@ -24,4 +25,6 @@ class MetricsConfig:
             problems.append(f"{path}.prefix: not a valid Prometheus metric name prefix: {self.prefix!r}")
         if self.max_label_values < 1:
             problems.append(f"{path}.max_label_values: must be at least 1, got {self.max_label_values}")
+        if not self.summary_interval_s >= 0:
+            problems.append(f"{path}.summary_interval_s: must be 0 or more, got {self.summary_interval_s}")
         return problems

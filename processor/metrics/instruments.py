@@ -180,6 +180,11 @@ class ReceiverMetrics:
             "Spans in decoded export requests, before sampling.",
             registry=registry,
         )
+        self.received_traces = Counter(
+            "evalstream_receiver_received_traces",
+            "Trace ids in decoded export requests, before sampling (counted once per request).",
+            registry=registry,
+        )
         self.received_log_records = Counter(
             "evalstream_receiver_received_log_records",
             "Log records in decoded export requests, before sampling.",
@@ -219,7 +224,12 @@ class ReceiverMetrics:
         )
         self.llm_calls = Counter(
             "evalstream_receiver_llm_calls",
-            "LLM calls found in accepted spans (before sampling).",
+            "LLM calls found in the spans of sampled traces.",
+            registry=registry,
+        )
+        self.kept_traces = Counter(
+            "evalstream_sampler_kept_traces",
+            "Trace ids the sampler kept (counted once per request).",
             registry=registry,
         )
         self.kept_spans = Counter(

@@ -1,13 +1,18 @@
-"""/metrics, /healthz and /readyz on the configured address (never all interfaces unless configured)."""
+"""/metrics, /healthz and /readyz on the configured address (never all interfaces unless configured).
+
+/healthz (liveness) is 503 once a part's thread died; /readyz is 503 while a part cannot do its job
+now. Both list the parts and reasons in their body (`processor.health`).
+"""
 
 from __future__ import annotations
 
 import http.server
 import logging
 import threading
-from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from processor.health import Health
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +26,11 @@ class MetricsServer:
         port: int,
         registry: CollectorRegistry,
         *,
-        ready: Callable[[], bool] = lambda: True,
+        health: Health | None = None,
     ) -> None:
         self._address = (host, port)
         self._registry = registry
-        self._ready = ready
+        self._health = health if health is not None else Health()
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -38,7 +43,7 @@ class MetricsServer:
     def start(self) -> None:
         if self._server is not None:
             return
-        registry, ready = self._registry, self._ready
+        registry, health = self._registry, self._health
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -46,10 +51,11 @@ class MetricsServer:
                 if path == "/metrics":
                     self._reply(200, generate_latest(registry), CONTENT_TYPE_LATEST)
                 elif path == "/healthz":
-                    self._reply(200, b"ok\n")
+                    ok, reasons = health.live()
+                    self._reply(200 if ok else 503, _body("ok" if ok else "dead", reasons))
                 elif path == "/readyz":
-                    ok = ready()
-                    self._reply(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
+                    ok, reasons = health.ready()
+                    self._reply(200 if ok else 503, _body("ready" if ok else "not ready", reasons))
                 else:
                     self._reply(404, b"not found: try /metrics, /healthz or /readyz\n")
 
@@ -78,3 +84,7 @@ class MetricsServer:
             self._thread.join(timeout_s)
         self._server = None
         self._thread = None
+
+
+def _body(verdict: str, reasons: list[str]) -> bytes:
+    return "".join(f"{line}\n" for line in (verdict, *reasons)).encode("utf-8", "replace")

@@ -14,6 +14,7 @@ from processor.offline import golden as golden_files
 from processor.offline import report
 from processor.offline.golden import InputError
 from processor.offline.outputs import ChatEndpoint, OutputSource, RecordedOutputs, TargetFunction
+from processor.offline.progress import Progress
 from processor.offline.runner import DEFAULT_SPECS, Gate, Runner, summarize
 from processor.scorers.config import ScorerSpec
 
@@ -242,11 +243,18 @@ def run(args: argparse.Namespace) -> int:
     cases = golden_files.load(args.golden, slice_labels=slice_labels)
     runner.check(cases)
 
+    # A status line on a terminal only (stderr, so the report on stdout stays clean); none in CI logs.
+    calls = Progress("outputs", len(cases), sys.stderr)
     source: OutputSource
     if args.outputs:
         source = RecordedOutputs(args.outputs)
     elif args.target:
-        source = TargetFunction(args.target, concurrency=args.concurrency, timeout_s=args.timeout)
+        source = TargetFunction(
+            args.target,
+            concurrency=args.concurrency,
+            timeout_s=args.timeout,
+            on_done=lambda p: calls.advance(erred=p.output is None),
+        )
     else:
         source = ChatEndpoint(
             args.endpoint,
@@ -255,9 +263,17 @@ def run(args: argparse.Namespace) -> int:
             api_key_env=args.api_key_env,
             concurrency=args.concurrency,
             timeout_s=args.timeout,
+            on_done=lambda p: calls.advance(erred=p.output is None),
         )
     produced = source.produce(cases)
-    results = runner.run(cases, produced)
+    calls.close()
+    scoring = Progress("scoring", len(cases), sys.stderr)
+    results = runner.run(
+        cases,
+        produced,
+        on_done=lambda r: scoring.advance(failed=r.status == "fail", erred=r.status == "error"),
+    )
+    scoring.close()
 
     summary = summarize(results, slice_labels)
     max_fail = args.max_fail if args.max_fail is not None else (None if args.min_pass_rate is not None else 0)

@@ -25,11 +25,10 @@ is compared, kept or written.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
-import os
 import sys
-import time
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,10 +37,14 @@ from typing import Any, TextIO
 from google.protobuf import json_format
 
 from processor._proto.eval_result_pb2 import EvalResult
-from processor.errors import ConfigError
+from processor.config import load
+from processor.errors import ConfigError, TransportUnavailable
+from processor.files import write_atomic
 from processor.model import UNKNOWN
 from processor.offline.golden import InputError, expand_paths, read_jsonl
 from processor.redact import KINDS, Redactor, parse_kinds
+from processor.transport.config import KafkaConfig
+from processor.transport.topic_reader import TopicNotFound, read_topic
 
 PROG = "python -m processor.harvest"
 
@@ -79,66 +82,22 @@ def read_results_file(path: str) -> list[EvalResult]:
     return results
 
 
-def read_results_topic(
-    servers: Sequence[str],
-    topic: str,
-    *,
-    timeout_s: float = 30.0,
-    client_options: dict[str, Any] | None = None,
-) -> tuple[list[EvalResult], int]:
-    """(results, undecodable records) from every partition of `topic`, beginning to the end offsets at start.
-
-    No consumer group is joined and nothing is committed: harvesting never moves the workers' offsets.
-    """
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
-
+def read_results_topic(config: KafkaConfig, topic: str, *, timeout_s: float) -> tuple[list[EvalResult], int]:
+    """(results, undecodable records) from the whole topic; the workers' offsets never move."""
     try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=list(servers),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            bootstrap_timeout_ms=int(timeout_s * 1000),
-            request_timeout_ms=int(max(timeout_s, 10) * 1000) + 5000,
-            **(client_options or {}),
-        )
-    except KafkaError as exc:
-        raise Unavailable(f"no broker reachable at {','.join(servers)}: {exc}") from None
-    try:
-        deadline = time.monotonic() + timeout_s
-        partitions = consumer.partitions_for_topic(topic)
-        while not partitions and time.monotonic() < deadline:
-            if topic not in consumer.topics():
-                raise InputError([f"--topic: topic {topic!r} does not exist on {','.join(servers)}"])
-            time.sleep(0.2)
-            partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise Unavailable(f"no partition metadata for {topic!r} within {timeout_s:g}s")
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
-        end = consumer.end_offsets(assigned)
-        results: list[EvalResult] = []
-        bad = 0
-        pending = {tp for tp in assigned if consumer.position(tp) < end[tp]}
-        while pending:
-            if time.monotonic() > deadline:
-                raise Unavailable(f"{topic!r} not read to its end within {timeout_s:g}s")
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                for record in records:
-                    if record.offset >= end[tp]:
-                        continue
-                    try:
-                        results.append(EvalResult.FromString(record.value or b""))
-                    except Exception:  # protobuf's DecodeError; a poison record must not stop the harvest
-                        bad += 1
-            pending = {tp for tp in pending if consumer.position(tp) < end[tp]}
-        return results, bad
-    except KafkaError as exc:
-        raise Unavailable(f"reading {topic!r} failed: {exc}") from None
-    finally:
-        consumer.close()
+        values = read_topic(config, topic, timeout_s=timeout_s, client_id=f"{config.client_id}-harvest")
+    except TopicNotFound as exc:
+        raise InputError([f"--topic: {exc}"]) from None
+    except TransportUnavailable as exc:
+        raise Unavailable(str(exc)) from None
+    results: list[EvalResult] = []
+    bad = 0
+    for value in values:
+        try:
+            results.append(EvalResult.FromString(value))
+        except Exception:  # protobuf's DecodeError; a poison record must not stop the harvest
+            bad += 1
+    return results, bad
 
 
 # --- candidates ----------------------------------------------------------------------------------------
@@ -399,27 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _kafka_options(config_path: str | None) -> tuple[list[str], str, dict[str, Any]]:
-    from processor.transport.config import KafkaConfig
-
-    kafka = KafkaConfig()
-    if config_path:
-        from processor.config import load
-
-        kafka = load(config_path).kafka
-    options: dict[str, Any] = {
-        "client_id": f"{kafka.client_id}-harvest",
-        "security_protocol": kafka.security_protocol,
-    }
-    if kafka.sasl_mechanism:
-        options.update(
-            sasl_mechanism=kafka.sasl_mechanism,
-            sasl_plain_username=kafka.sasl_username,
-            sasl_plain_password=kafka.sasl_password,
-        )
-    if kafka.ssl_cafile:
-        options["ssl_cafile"] = kafka.ssl_cafile
-    return kafka.servers, kafka.topics.results, options
+def _kafka_config(config_path: str | None, bootstrap_servers: str | None) -> KafkaConfig:
+    """The `kafka` section of --config (defaults without one), --bootstrap-servers taking precedence."""
+    kafka = load(config_path).kafka if config_path else KafkaConfig()
+    if bootstrap_servers:
+        kafka = dataclasses.replace(kafka, bootstrap_servers=bootstrap_servers)
+    return kafka
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
@@ -444,15 +388,13 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             raise InputError(["--topic and --config are for reading Kafka, not --results"])
         results = read_results_file(args.results)
     else:
-        servers, topic, options = _kafka_options(args.config)
-        if args.bootstrap_servers:
-            servers = [s.strip() for s in args.bootstrap_servers.split(",") if s.strip()]
-        if not servers:
+        kafka = _kafka_config(args.config, args.bootstrap_servers)
+        if not kafka.servers:
             raise InputError(
                 ["give --results FILE, or --bootstrap-servers (or a --config with kafka servers)"]
             )
         results, stats.undecodable = read_results_topic(
-            servers, args.topic or topic, timeout_s=args.timeout, client_options=options
+            kafka, args.topic or kafka.topics.results, timeout_s=args.timeout
         )
     redactor = None if args.no_redact else Redactor(args.redact)
     lines = harvest(
@@ -468,10 +410,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     if args.output == "-":
         (out or sys.stdout).write(text)
     else:
-        tmp = f"{args.output}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, args.output)
+        write_atomic(args.output, text)
     redacted = ", ".join(f"{n} {kind}" for kind, n in stats.redactions.items() if n) or "none"
     print(
         f"{PROG}: {stats.read + stats.undecodable} results read ({stats.undecodable} undecodable), "

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import os
 import pathlib
 import threading
 import typing
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +22,7 @@ from typing import Any
 from processor.errors import ConfigError
 from processor.model import EvalCase
 from processor.offline.golden import GoldenCase, InputError, read_jsonl
+from processor.scorers.chat import ChatClient, HttpxChatClient, chat_completions_url, completion_content
 from processor.scorers.custom import import_function
 
 
@@ -96,15 +94,30 @@ class RecordedOutputs:
 # --- calls, concurrently, each with a timeout -------------------------------------------------------
 
 
+OnDone = Callable[[Produced], None]
+
+
 def _call_all(
-    call: Callable[[GoldenCase], str], cases: Sequence[GoldenCase], *, concurrency: int, timeout_s: float
+    call: Callable[[GoldenCase], str],
+    cases: Sequence[GoldenCase],
+    *,
+    concurrency: int,
+    timeout_s: float,
+    on_done: OnDone | None = None,
 ) -> list[Produced]:
     """Run `call` for every case on `concurrency` threads; a call past `timeout_s` is abandoned as an error.
 
     Python cannot stop a thread: an abandoned call runs on in a daemon thread and its result is dropped.
+    `on_done` is told of every case as it finishes (the progress line).
     """
 
     def one(golden: GoldenCase) -> Produced:
+        produced = produce_one(golden)
+        if on_done is not None:
+            on_done(produced)
+        return produced
+
+    def produce_one(golden: GoldenCase) -> Produced:
         box: dict[str, Any] = {}
 
         def run() -> None:
@@ -131,9 +144,9 @@ def _call_all(
 
 
 def _error_reason(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"http_{exc.code}"
-    if isinstance(exc, (urllib.error.URLError, ConnectionError)):
+    if isinstance(exc, EndpointStatusError):
+        return f"http_{exc.status}"
+    if isinstance(exc, ConnectionError):
         return "unreachable"
     if isinstance(exc, TimeoutError):
         return "timeout"
@@ -150,8 +163,11 @@ class TargetFunction:
     otherwise the input string. `async def` functions are run to completion on their own event loop.
     """
 
-    def __init__(self, ref: str, *, concurrency: int = 4, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, ref: str, *, concurrency: int = 4, timeout_s: float = 60.0, on_done: OnDone | None = None
+    ) -> None:
         self.ref = ref
+        self.on_done = on_done
         try:
             self.function = import_function(ref, "--target")
         except ConfigError as exc:  # the same import rules as custom scorers; here a usage error
@@ -168,7 +184,9 @@ class TargetFunction:
                 result = asyncio.run(_await(result))
             return result  # type: ignore[no-any-return]
 
-        return _call_all(call, cases, concurrency=self.concurrency, timeout_s=self.timeout_s)
+        return _call_all(
+            call, cases, concurrency=self.concurrency, timeout_s=self.timeout_s, on_done=self.on_done
+        )
 
 
 async def _await(awaitable: Any) -> Any:
@@ -199,6 +217,14 @@ def wants_case(function: Callable[..., Any]) -> bool:
 # --- an OpenAI-compatible chat-completions endpoint -------------------------------------------------
 
 
+class EndpointStatusError(Exception):
+    """The endpoint answered with a non-2xx HTTP status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
 class ChatEndpoint:
     """POST each input as the user message to `{url}/chat/completions` (unless the URL already ends so)."""
 
@@ -212,17 +238,20 @@ class ChatEndpoint:
         concurrency: int = 4,
         timeout_s: float = 60.0,
         environ: typing.Mapping[str, str] | None = None,
+        client: ChatClient | None = None,
+        on_done: OnDone | None = None,
     ) -> None:
+        self.on_done = on_done
         if not url.startswith(("http://", "https://")):
             raise InputError([f"--endpoint: must be an http:// or https:// URL, got {url!r}"])
-        url = url.rstrip("/")
-        self.url = url if url.endswith("/chat/completions") else f"{url}/chat/completions"
+        self.url = chat_completions_url(url)
         self.model = model
         self.system = system
         env = os.environ if environ is None else environ
         self.api_key = env.get(api_key_env, "") if api_key_env else ""
         self.concurrency = concurrency
         self.timeout_s = timeout_s
+        self._client = client if client is not None else HttpxChatClient(max_connections=max(1, concurrency))
 
     def request_body(self, case: EvalCase) -> dict[str, Any]:
         messages = [{"role": "system", "content": self.system}] if self.system else []
@@ -230,23 +259,19 @@ class ChatEndpoint:
         return {"model": self.model, "messages": messages}
 
     def complete(self, case: EvalCase) -> str:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(
-            self.url, data=json.dumps(self.request_body(case)).encode(), headers=headers, method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-            body = json.loads(response.read())
-        try:
-            content = body["choices"][0]["message"]["content"]
-        except (KeyError, IndexError, TypeError):
-            raise ValueError("response has no choices[0].message.content") from None
-        if not isinstance(content, str):
-            raise ValueError("choices[0].message.content is not a string")
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        body = self.request_body(case)
+        reply = self._client.post(self.url, body, headers=headers, timeout_s=self.timeout_s)
+        if not 200 <= reply.status < 300:
+            raise EndpointStatusError(reply.status)
+        content, _ = completion_content(reply.body)
         return content
 
     def produce(self, cases: Sequence[GoldenCase]) -> list[Produced]:
         return _call_all(
-            lambda g: self.complete(g.case), cases, concurrency=self.concurrency, timeout_s=self.timeout_s
+            lambda g: self.complete(g.case),
+            cases,
+            concurrency=self.concurrency,
+            timeout_s=self.timeout_s,
+            on_done=self.on_done,
         )

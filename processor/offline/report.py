@@ -13,13 +13,11 @@ whose rate is below the overall rate: that is where a good aggregate hides a bur
 from __future__ import annotations
 
 import json
-import os
-import pathlib
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from processor.files import write_atomic
 from processor.model import Outcome
 from processor.offline.runner import CaseResult, ScoreResult, Summary, Tally
 
@@ -162,7 +160,7 @@ def report_dict(results: Sequence[CaseResult], summary: Summary, verdict: tuple[
 
 
 def write_json(path: str, results: Sequence[CaseResult], summary: Summary, verdict: tuple[int, str]) -> None:
-    _write_atomic(
+    write_atomic(
         path, json.dumps(report_dict(results, summary, verdict), indent=2, ensure_ascii=False) + "\n"
     )
 
@@ -226,7 +224,7 @@ def write_junit(path: str, results: Sequence[CaseResult]) -> None:
     root = junit_tree(results).getroot()
     assert root is not None  # junit_tree always builds a <testsuites> root
     text = ET.tostring(root, encoding="unicode", xml_declaration=True)
-    _write_atomic(path, text + "\n")
+    write_atomic(path, text + "\n")
 
 
 def write_prom(path: str, summary: Summary) -> None:
@@ -248,16 +246,3 @@ def write_prom(path: str, summary: Summary) -> None:
     ):
         cases.labels(status).set(count)
     write_to_textfile(path, registry)
-
-
-def _write_atomic(path: str, text: str) -> None:
-    target = pathlib.Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise

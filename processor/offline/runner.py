@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -42,6 +42,8 @@ DETERMINISTIC: frozenset[str] = frozenset(
         "relevance",
         "context_relevance",
         "groundedness",
+        "semantic_relevance",
+        "language_match",
     }
 )
 
@@ -287,10 +289,25 @@ class Runner:
         results = tuple(_combine(by_scorer[id(s)]) for _, s in pairs)
         return CaseResult(golden, produced.output, results)
 
-    def run(self, cases: Sequence[GoldenCase], produced: Sequence[Produced]) -> list[CaseResult]:
-        """Score every case (on --concurrency threads: judge calls wait on the network), in case order."""
+    def run(
+        self,
+        cases: Sequence[GoldenCase],
+        produced: Sequence[Produced],
+        *,
+        on_done: Callable[[CaseResult], None] | None = None,
+    ) -> list[CaseResult]:
+        """Score every case (on --concurrency threads: judge calls wait on the network), in case order.
+
+        `on_done` is told of every case as it is scored (the progress line)."""
+
+        def score(golden: GoldenCase, output: Produced) -> CaseResult:
+            result = self.score(golden, output)
+            if on_done is not None:
+                on_done(result)
+            return result
+
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="score") as pool:
-            return list(pool.map(self.score, cases, produced))
+            return list(pool.map(score, cases, produced))
 
 
 def _deterministic(spec: ScorerSpec) -> bool:

@@ -48,6 +48,8 @@ LOGS_SERVICE = logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_
 class Sampler(Protocol):
     def keep(self, trace_id: bytes) -> bool: ...
 
+    def for_request(self, raw: bytes) -> Sampler: ...
+
     def describe(self) -> str: ...
 
 
@@ -132,14 +134,17 @@ class Receiver:
             if port == 0 and self._port is not None:
                 port = self._port  # a restart keeps the port it was given the first time
             max_bytes = self.config.grpc.max_recv_msg_size_mib * 1024 * 1024
+            # A thread for every admitted request (each may wait for Kafka's ack) plus `workers` spare
+            # ones, so a request over max_concurrent_requests is refused at once, never queued behind
+            # them; grpc itself refuses what would find no thread (RESOURCE_EXHAUSTED, no RetryInfo).
+            threads = self.config.grpc.max_concurrent_requests + self.config.grpc.workers
             server = grpc.server(
-                futures.ThreadPoolExecutor(
-                    max_workers=self.config.grpc.workers, thread_name_prefix="otlp-grpc"
-                ),
+                futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="otlp-grpc"),
                 options=[
                     ("grpc.max_receive_message_length", max_bytes),
                     ("grpc.so_reuseport", 0),  # a second server on our port must fail, not share it
                 ],
+                maximum_concurrent_rpcs=threads,
             )
             server.add_generic_rpc_handlers(self._handlers())
             self._health = health.HealthServicer()
@@ -286,14 +291,16 @@ class Receiver:
     # the work, without gRPC (unit tests call these directly)
     def export_traces(self, body: bytes) -> ExportTraceServiceResponse:
         """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
-        request = codec.decode_traces(body)
-        received = _count_spans(request)
+        request, too_deep, deep_reason = codec.decode_salvaging(body, ExportTraceServiceRequest)
+        received = _count_spans(request) + too_deep
         self._metrics.received_spans.inc(received)
-        selection = self._select_traces(request, self._sampler, self._slices)
-        rejected, reasons = int(selection.rejected), [selection.rejected_reason] if selection.rejected else []
+        sampler = self._sampler.for_request(body)  # drops the priority scan when no span can need it
+        selection = self._select_traces(request, sampler, self._slices)
+        rejected = int(selection.rejected) + too_deep
+        reasons = [r for r in (deep_reason, selection.rejected_reason if selection.rejected else "") if r]
         if received and rejected >= received:
             self._metrics.refused_spans.labels("invalid").inc(received)
-            raise InvalidRequest(f"every span was rejected: {selection.rejected_reason}")
+            raise InvalidRequest(f"every span was rejected: {'; '.join(reasons)}")
         # encode_* keep the mapping's order: one record per trace, beside its item count
         encoded = list(
             zip(
@@ -311,9 +318,11 @@ class Receiver:
         self._send_counting_refusals(records, self._metrics.refused_spans, received - rejected)
         self._metrics.accepted_spans.inc(received - rejected)
         self._metrics.kept_spans.inc(kept)
+        self._metrics.received_traces.inc(selection.traces_received)
+        self._metrics.kept_traces.inc(selection.traces_sampled)
         self._metrics.llm_calls.inc(int(selection.llm_calls_found))
-        if selection.rejected:
-            self._metrics.refused_spans.labels("invalid").inc(int(selection.rejected))
+        if selection.rejected or too_deep:
+            self._metrics.refused_spans.labels("invalid").inc(int(selection.rejected) + too_deep)
         response = ExportTraceServiceResponse()
         if rejected:
             response.partial_success.rejected_spans = rejected
@@ -322,14 +331,15 @@ class Receiver:
 
     def export_logs(self, body: bytes) -> ExportLogsServiceResponse:
         """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
-        request = codec.decode_logs(body)
-        received = _count_log_records(request)
+        request, too_deep, deep_reason = codec.decode_salvaging(body, ExportLogsServiceRequest)
+        received = _count_log_records(request) + too_deep
         self._metrics.received_log_records.inc(received)
         selection = self._select_logs(request, self._sampler)
-        rejected, reasons = int(selection.rejected), [selection.rejected_reason] if selection.rejected else []
+        rejected = int(selection.rejected) + too_deep
+        reasons = [r for r in (deep_reason, selection.rejected_reason if selection.rejected else "") if r]
         if received and rejected >= received:
             self._metrics.refused_log_records.labels("invalid").inc(received)
-            raise InvalidRequest(f"every log record was rejected: {selection.rejected_reason}")
+            raise InvalidRequest(f"every log record was rejected: {'; '.join(reasons)}")
         encoded = list(
             zip(
                 codec.encode_logs(selection.logs),
@@ -344,8 +354,8 @@ class Receiver:
         reasons += large_reasons
         self._send_counting_refusals(records, self._metrics.refused_log_records, received - rejected)
         self._metrics.accepted_log_records.inc(received - rejected)
-        if selection.rejected:
-            self._metrics.refused_log_records.labels("invalid").inc(int(selection.rejected))
+        if selection.rejected or too_deep:
+            self._metrics.refused_log_records.labels("invalid").inc(int(selection.rejected) + too_deep)
         response = ExportLogsServiceResponse()
         if rejected:
             response.partial_success.rejected_log_records = rejected
@@ -355,9 +365,13 @@ class Receiver:
     def _within_record_limit(
         self, encoded: list[tuple[Record, int]], items: str, refused: Counter
     ) -> tuple[list[Record], int, list[str]]:
-        """Drop records over the producer's record limit: (kept records, items rejected, reasons)."""
+        """Drop records over the producer's record limit, then those beyond the most records the
+        transport can ever take in one send: (kept records, items rejected, reasons).
+
+        Both are final (partial success, not retried): retrying cannot make them fit.
+        """
         limit = getattr(self._producer, "max_record_bytes", None)
-        kept: list[Record] = []
+        kept: list[tuple[Record, int]] = []
         rejected, reasons = 0, []
         for record, count in encoded:
             if limit is not None and len(record.key) + len(record.value) > limit:
@@ -368,8 +382,18 @@ class Receiver:
                 )
                 refused.labels("too_large").inc(count)
             else:
-                kept.append(record)
-        return kept, rejected, reasons
+                kept.append((record, count))
+        capacity = getattr(self._producer, "max_batch_records", None)
+        if capacity is not None and len(kept) > capacity:
+            over = sum(count for _, count in kept[capacity:])
+            rejected += over
+            reasons.append(
+                f"the request holds {len(kept)} sampled traces but the transport takes at most {capacity} "
+                f"at once; the {items} of the last {len(kept) - capacity} were dropped: send smaller batches"
+            )
+            refused.labels("too_large").inc(over)
+            kept = kept[:capacity]
+        return [record for record, _ in kept], rejected, reasons
 
     def _send_counting_refusals(self, records: list[Record], refused: Counter, items: int) -> None:
         """Send; when the transport refuses, count the request's `items` under the refusal's reason."""

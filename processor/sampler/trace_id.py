@@ -29,6 +29,7 @@ from __future__ import annotations
 import decimal
 import math
 import struct
+from dataclasses import replace
 from typing import Any
 
 from processor.sampler.config import SamplingConfig
@@ -90,7 +91,16 @@ class TraceIdSampler:
         ValueError: rate outside 0..1 (or NaN), or hash_seed not an unsigned 32-bit integer.
     """
 
-    __slots__ = ("_seed_state", "hash_seed", "percent", "priority_attribute", "rate", "threshold")
+    __slots__ = (
+        "_priority_key",
+        "_seed_state",
+        "_without_override",
+        "hash_seed",
+        "percent",
+        "priority_attribute",
+        "rate",
+        "threshold",
+    )
 
     def __init__(self, config: SamplingConfig) -> None:
         rate = config.rate
@@ -104,6 +114,7 @@ class TraceIdSampler:
         self.rate = float(rate)
         self.hash_seed = seed
         self.priority_attribute = config.priority_attribute
+        self._priority_key = config.priority_attribute.encode("utf-8")
         self.percent = _rate_to_percent(self.rate)
         self.threshold = threshold_for_percent(self.percent)
         # FNV-1a over the 4 seed bytes is the same for every trace: do it once.
@@ -111,6 +122,10 @@ class TraceIdSampler:
         for byte in seed.to_bytes(4, "little"):
             h = ((h ^ byte) * _FNV32_PRIME) & _MASK32
         self._seed_state = h
+        # the same hash decisions without the override, for requests that cannot carry the attribute
+        self._without_override = (
+            TraceIdSampler(replace(config, priority_attribute="")) if config.priority_attribute else self
+        )
 
     def keep(self, trace_id: bytes) -> bool:
         """True when the trace is sampled. `trace_id` is the 16 raw bytes (validity is checked elsewhere)."""
@@ -120,8 +135,24 @@ class TraceIdSampler:
             return False
         h = self._seed_state
         for byte in trace_id:
-            h = ((h ^ byte) * _FNV32_PRIME) & _MASK32
+            # no mask per step: XOR with a byte and the product mod 2**32 depend only on h mod 2**32
+            h = (h ^ byte) * _FNV32_PRIME
         return (h & _BUCKET_MASK) < self.threshold
+
+    def may_override(self, raw: bytes | None) -> bool:
+        """Whether a span of this request can carry the priority attribute, so spans must be scanned for it.
+
+        `raw` is the serialised request (None: not known). Protobuf stores an attribute key as its
+        UTF-8 bytes, so a request whose bytes lack the key has no span carrying it: one `in` test
+        on the bytes spares a scan of every key of every span.
+        """
+        return bool(self._priority_key) and (raw is None or self._priority_key in raw)
+
+    def for_request(self, raw: bytes) -> TraceIdSampler:
+        """The sampler for one serialised request: this one, or, when no span of it can carry the
+        priority attribute (`may_override`), the same sampler without the override, whose
+        selection reads no attributes of sampled-out traces. Either decides every trace alike."""
+        return self if self.may_override(raw) else self._without_override
 
     def decide(self, trace_id: bytes, priority: bool | None = None) -> bool:
         """The verdict with a `sampling.priority` override applied (see `priority_of`)."""

@@ -1,9 +1,10 @@
-"""The judge's HTTP seam: `ChatClient` posts one chat-completions request; `UrllibChatClient` is the default.
+"""The one OpenAI-compatible chat-completions client (httpx): the judge and `offline --endpoint` share it.
 
 The client only moves bytes: one POST, one reply. It does not retry, parse scores or count tokens;
-the judge does all of that, so a test can hand the judge any object with a `post` method.
+the judge does all of that, so a test can hand the judge any object with a `post` method, or give
+`HttpxChatClient` an `httpx.MockTransport`.
 
-    client.post("http://localhost:8000/v1/chat/completions", {"model": ..., "messages": [...]},
+    client.post(chat_completions_url("http://localhost:8000/v1"), {"model": ..., "messages": [...]},
                 headers={"Authorization": "Bearer ..."}, timeout_s=30)
     -> ChatReply(status=200, body=b'{"choices": [...], "usage": {...}}', retry_after_s=None)
 
@@ -14,15 +15,13 @@ are not exceptions: they come back as a `ChatReply` so the caller decides what i
 from __future__ import annotations
 
 import email.utils
-import http.client
 import json
-import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import httpx
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +41,24 @@ class ChatClient(Protocol):
     ) -> ChatReply: ...
 
 
+def chat_completions_url(base_url: str) -> str:
+    """The chat-completions URL for an OpenAI-style base URL (`.../v1`), or the full URL as given."""
+    base = base_url.rstrip("/")
+    return base if base.endswith("/chat/completions") else f"{base}/chat/completions"
+
+
+def completion_content(body: bytes) -> tuple[str, Mapping[str, Any]]:
+    """(choices[0].message.content, the whole decoded reply); ValueError naming what is missing."""
+    try:
+        decoded = json.loads(body)
+        content = decoded["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise ValueError("reply is not a chat completion (no choices[0].message.content)") from None
+    if not isinstance(content, str):
+        raise ValueError("choices[0].message.content is not a string")
+    return content, decoded
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Retry-After as seconds: either delta-seconds or an HTTP date; None when absent or unreadable."""
     if value is None or not value.strip():
@@ -59,45 +76,49 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - current)
 
 
-class UrllibChatClient:
-    """The default client: stdlib urllib, one connection per request, proxies from the environment.
+class HttpxChatClient:
+    """The default client: one pooled `httpx.Client` per process part, proxies from the environment.
 
     Args:
         max_body_bytes: replies larger than this are cut off (a judge reply is a few hundred bytes).
+        max_connections: the pool size; the judge's `max_concurrency` and `--concurrency` stay below it.
+        transport: an `httpx.BaseTransport` (tests pass `httpx.MockTransport`); default: the network.
     """
 
-    def __init__(self, *, max_body_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        *,
+        max_body_bytes: int = 1 << 20,
+        max_connections: int = 16,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self._max_body = max_body_bytes
-        self._opener = urllib.request.build_opener()
+        self._client = httpx.Client(
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            headers={"Accept": "application/json"},
+        )
 
     def post(
         self, url: str, payload: Mapping[str, Any], *, headers: Mapping[str, str], timeout_s: float
     ) -> ChatReply:
-        data = json.dumps(payload).encode("utf-8")
-        request = urllib.request.Request(url, data=data, method="POST")
-        request.add_header("Content-Type", "application/json")
-        request.add_header("Accept", "application/json")
-        for key, value in headers.items():
-            request.add_header(key, value)
         try:
-            with self._opener.open(request, timeout=timeout_s) as response:
-                body = response.read(self._max_body)
+            with self._client.stream(
+                "POST", url, json=payload, headers=dict(headers), timeout=httpx.Timeout(timeout_s)
+            ) as response:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) >= self._max_body:
+                        del body[self._max_body :]
+                        break
                 return ChatReply(
-                    response.status, body, parse_retry_after(response.headers.get("Retry-After"))
+                    response.status_code, bytes(body), parse_retry_after(response.headers.get("Retry-After"))
                 )
-        except urllib.error.HTTPError as exc:
-            try:
-                body = exc.read(self._max_body)
-            except (OSError, TimeoutError):
-                body = b""
-            finally:
-                exc.close()
-            return ChatReply(exc.code, body, parse_retry_after(exc.headers.get("Retry-After")))
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, (TimeoutError, socket.timeout)):
-                raise TimeoutError(f"no reply within {timeout_s:g}s") from None
-            raise ConnectionError(f"cannot reach the judge endpoint: {exc.reason}") from None
-        except TimeoutError:
+        except httpx.TimeoutException:
             raise TimeoutError(f"no reply within {timeout_s:g}s") from None
-        except (OSError, http.client.HTTPException) as exc:  # reset mid-reply, truncated reply...
-            raise ConnectionError(f"connection to the judge endpoint failed: {type(exc).__name__}") from None
+        except httpx.HTTPError as exc:  # refused, reset mid-reply, truncated reply, bad URL...
+            raise ConnectionError(f"cannot reach the chat endpoint: {type(exc).__name__}") from None
+
+    def close(self) -> None:
+        self._client.close()

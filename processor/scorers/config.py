@@ -12,6 +12,7 @@ scorers:
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,8 +39,21 @@ class ScorerSpec:
         return problems
 
 
+#: What runs when the configuration has no `scorers` section: the one list the workers, the offline
+#: runner and the alert-rule generator all read. Each spec takes its scorer's default threshold.
+#: `groundedness` sees a wrong figure or policy version; `language_match` an answer in the wrong
+#: language; both skip cases they cannot judge (no context, too short). `semantic_relevance` scores
+#: relevance better but costs ~2 ms of CPU per case, too much to be on by default (see README).
+DEFAULT_ENABLED: tuple[ScorerSpec, ...] = (
+    ScorerSpec(name="relevance"),
+    ScorerSpec(name="context_relevance"),
+    ScorerSpec(name="groundedness"),
+    ScorerSpec(name="language_match"),
+)
+
+
 def _default_enabled() -> list[ScorerSpec]:
-    return [ScorerSpec(name="relevance", threshold=0.5), ScorerSpec(name="context_relevance", threshold=0.5)]
+    return copy.deepcopy(list(DEFAULT_ENABLED))  # a config's specs are its own, params dicts included
 
 
 @dataclass(frozen=True)

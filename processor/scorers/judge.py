@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from processor.model import EvalCase, Score
-from processor.scorers.chat import ChatClient, ChatReply
+from processor.scorers.chat import ChatClient, ChatReply, completion_content
 from processor.scorers.contract import strip_code_fence
 
 DEFAULT_THRESHOLD = 0.7
@@ -246,12 +246,9 @@ class JudgeScorer:
     def _read_completion(self, reply: ChatReply, prompt: str) -> tuple[str, int]:
         """(message content, tokens spent) from a 200 reply; bad JSON or shape is `bad_response`."""
         try:
-            body = json.loads(reply.body)
-            content = body["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
+            content, body = completion_content(reply.body)
+        except ValueError:
             raise _Failure("bad_response", "reply is not a chat completion") from None
-        if not isinstance(content, str):
-            raise _Failure("bad_response", "completion has no text content")
         return content, _tokens_spent(body.get("usage"), prompt, content)
 
 
@@ -295,11 +292,6 @@ def parse_verdict(content: str, *, scale: float) -> tuple[float, str]:
         raise _Failure("bad_response", f"score {number:g} outside 0-{scale:g}")
     return number / scale, explanation
 
-
-def judge_url(base_url: str) -> str:
-    """The chat-completions URL for an OpenAI-style base URL (`.../v1`), or the full URL as given."""
-    base = base_url.rstrip("/")
-    return base if base.endswith("/chat/completions") else f"{base}/chat/completions"
 
 
 def check_rubric(rubric: str) -> Sequence[str]:

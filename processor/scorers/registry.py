@@ -22,9 +22,9 @@ import jsonschema.exceptions
 
 from processor.errors import ConfigError
 from processor.model import EvalCase, Score
-from processor.scorers import _text, context, contract, judge, relevance
+from processor.scorers import _text, context, contract, judge, language_match, relevance, semantic_relevance
 from processor.scorers._params import Params
-from processor.scorers.chat import ChatClient, UrllibChatClient
+from processor.scorers.chat import ChatClient, HttpxChatClient, chat_completions_url
 from processor.scorers.config import ScorerSpec
 from processor.scorers.custom import build_custom
 
@@ -76,6 +76,51 @@ def _groundedness(spec: ScorerSpec, path: str, judge_client: ChatClient | None) 
     params.done()
     threshold = _threshold(spec, context.DEFAULT_GROUNDEDNESS_THRESHOLD)
     return context.GroundednessScorer(spec.name, threshold=threshold, stopwords=stop)
+
+
+def _semantic_relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
+    params = Params(spec.params, path)
+    floor = params.float("floor", semantic_relevance.DEFAULT_FLOOR, low=-1.0, high=1.0)
+    ceiling = params.float("ceiling", semantic_relevance.DEFAULT_CEILING, low=-1.0, high=1.0)
+    if ceiling <= floor:
+        params.problem("ceiling", f"must be greater than floor ({floor:g}), got {ceiling:g}")
+    max_chars = params.int("max_chars", semantic_relevance.DEFAULT_MAX_CHARS, low=1)
+    params.done()
+    return semantic_relevance.SemanticRelevanceScorer(
+        spec.name,
+        threshold=_threshold(spec, semantic_relevance.DEFAULT_THRESHOLD),
+        floor=floor,
+        ceiling=ceiling,
+        max_chars=max_chars,
+    )
+
+
+def _language_match(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
+    params = Params(spec.params, path)
+    expect = params.str("expect", "auto")
+    if expect not in language_match.EXPECT_CHOICES:
+        params.problem("expect", f"must be one of {', '.join(language_match.EXPECT_CHOICES)}, got {expect!r}")
+    locale_label = params.str("locale_label", "locale")
+    min_letters = params.int("min_letters", language_match.DEFAULT_MIN_LETTERS, low=1)
+    min_confidence = params.float("min_confidence", language_match.DEFAULT_MIN_CONFIDENCE, low=0.0, high=1.0)
+    max_chars = params.int("max_chars", language_match.DEFAULT_MAX_CHARS, low=1)
+    languages = list(language_match.DEFAULT_LANGUAGES)
+    if params.has("languages"):
+        languages = params.str_list("languages")
+    unknown = sorted(set(languages) - set(language_match.known_languages()))
+    if unknown:
+        params.problem("languages", f"unknown language codes {', '.join(unknown)} (ISO 639-1, e.g. de, pt)")
+    params.done()
+    return language_match.LanguageMatchScorer(
+        spec.name,
+        threshold=_threshold(spec, language_match.DEFAULT_THRESHOLD),
+        expect=expect,
+        locale_label=locale_label,
+        min_letters=min_letters,
+        min_confidence=min_confidence,
+        max_chars=max_chars,
+        languages=languages,
+    )
 
 
 def _contains(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
@@ -189,7 +234,7 @@ def _judge(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scor
     for problem in judge.check_rubric(rubric):
         params.problem("rubric", problem)
     settings = judge.JudgeSettings(
-        url=judge.judge_url(base_url),
+        url=chat_completions_url(base_url),
         model=model,
         rubric=rubric,
         scale=params.float("scale", 10.0, low=0.0, low_open=True),
@@ -208,7 +253,7 @@ def _judge(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scor
         spec.name,
         threshold=_threshold(spec, judge.DEFAULT_THRESHOLD),
         settings=settings,
-        client=judge_client if judge_client is not None else UrllibChatClient(),
+        client=judge_client if judge_client is not None else HttpxChatClient(),
         api_key=api_key,
     )
 
@@ -218,6 +263,8 @@ BUILTIN: dict[str, ScorerFactory] = {
     "relevance": _relevance,
     "context_relevance": _context_relevance,
     "groundedness": _groundedness,
+    "semantic_relevance": _semantic_relevance,
+    "language_match": _language_match,
     "judge": _judge,
     "contains": _contains,
     "exact": _exact,
@@ -276,6 +323,12 @@ def build_scorers(
     return scorers
 
 
+class BatchScorer(Scorer, Protocol):
+    """A scorer that also scores many cases in one pass (a model's forward pass amortised)."""
+
+    def score_batch(self, cases: Sequence[EvalCase]) -> list[Score]: ...
+
+
 def run_scorers(scorers: Sequence[Scorer], case: EvalCase) -> list[Score]:
     """Every scorer on one case, in order. Never raises for a scorer's sake.
 
@@ -295,3 +348,38 @@ def run_scorers(scorers: Sequence[Scorer], case: EvalCase) -> list[Score]:
             score = Score.errored(scorer.name, "bad_return", f"returned {type(score).__name__}, not Score")
         scores.append(score)
     return scores
+
+
+def run_scorers_batch(scorers: Sequence[Scorer], cases: Sequence[EvalCase]) -> list[list[Score]]:
+    """`run_scorers` on each case, with one `score_batch` call per scorer that has one.
+
+    Same results and the same never-raise contract as `run_scorers` case by case: if a batch call
+    raises or returns the wrong number of Scores, that scorer falls back to one case at a time.
+    """
+    results: list[list[Score]] = [[] for _ in cases]
+    with_content = [i for i, case in enumerate(cases) if case.has_content]
+    for scorer in scorers:
+        batch_scores = _try_batch(scorer, [cases[i] for i in with_content])
+        for i, case in enumerate(cases):
+            if not case.has_content:
+                results[i].append(Score.skipped(scorer.name, "no_content"))
+        if batch_scores is not None:
+            for i, score in zip(with_content, batch_scores, strict=True):
+                results[i].append(score)
+            continue
+        for i in with_content:
+            results[i].extend(run_scorers([scorer], cases[i]))
+    return results
+
+
+def _try_batch(scorer: Scorer, cases: Sequence[EvalCase]) -> list[Score] | None:
+    score_batch = getattr(scorer, "score_batch", None)
+    if score_batch is None or not cases:
+        return None
+    try:
+        scores = score_batch(cases)
+    except Exception:  # one bad case must not cost the batch: score case by case instead
+        return None
+    if not isinstance(scores, list) or len(scores) != len(cases):
+        return None
+    return scores if all(isinstance(s, Score) for s in scores) else None

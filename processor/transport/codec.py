@@ -9,9 +9,10 @@ A Collector kafka receiver can read our topics, and we can read a Collector's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import TypeVar
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -52,6 +53,130 @@ def decode_logs(value: bytes) -> ExportLogsServiceRequest:
     except (DecodeError, ValueError) as exc:
         raise InvalidRequest(f"not a valid ExportLogsServiceRequest ({len(value)} bytes): {exc}") from None
     return request
+
+
+Request = TypeVar("Request", ExportTraceServiceRequest, ExportLogsServiceRequest)
+
+# protobuf (upb) refuses a message nested deeper than 100 levels, whatever the caller asks for.
+_TOO_DEEP = "MaxDepth"
+
+
+def decode_salvaging(value: bytes, kind: type[Request]) -> tuple[Request, int, str]:
+    """Parse an export request; when it fails only because some items (spans, log records) nest
+    attributes deeper than protobuf's limit, keep every other item: (request, items dropped, reason).
+
+    The Collector (Go, no depth limit) accepts such requests whole; we cannot parse them, so only the
+    too-deep items are lost (reported as partial success), never the batch. Other decode errors
+    raise InvalidRequest as `decode_traces` does.
+    """
+    request = kind()
+    try:
+        request.ParseFromString(value)
+        return request, 0, ""
+    except (DecodeError, ValueError) as exc:
+        if _TOO_DEEP not in str(exc):
+            raise InvalidRequest(f"not a valid {kind.__name__} ({len(value)} bytes): {exc}") from None
+        error = exc
+    try:
+        salvaged, dropped = _salvage(value, kind)
+    except (DecodeError, ValueError, IndexError) as exc:
+        raise InvalidRequest(f"not a valid {kind.__name__} ({len(value)} bytes): {error}; {exc}") from None
+    items = "spans" if kind is ExportTraceServiceRequest else "log records"
+    return salvaged, dropped, f"{dropped} {items} nest attributes deeper than protobuf's limit of 100 levels"
+
+
+# Traces and logs share one layout: request.1 = resource_*, resource_*.2 = scope_*, scope_*.2 = items.
+_LAYOUT: dict[type[Message], tuple[str, str, str]] = {
+    ExportTraceServiceRequest: ("resource_spans", "scope_spans", "spans"),
+    ExportLogsServiceRequest: ("resource_logs", "scope_logs", "log_records"),
+}
+
+
+def _salvage(value: bytes, kind: type[Request]) -> tuple[Request, int]:
+    resources, scopes_field, items_field = _LAYOUT[kind]
+    out, dropped = kind(), 0
+    for number, _, resource_payload in _fields(value):
+        if number != 1:
+            continue
+        resource_part = getattr(out, resources).add()
+        scopes = [payload for n, _, payload in _fields(resource_payload) if n == 2]
+        if not _merge(resource_part, b"".join(w for n, w, _ in _fields(resource_payload) if n != 2)):
+            dropped += sum(1 for scope in scopes for n, _, _ in _fields(scope) if n == 2)
+            continue
+        for scope_payload in scopes:
+            scope_part = getattr(resource_part, scopes_field).add()
+            items = [payload for n, _, payload in _fields(scope_payload) if n == 2]
+            if not _merge(scope_part, b"".join(w for n, w, _ in _fields(scope_payload) if n != 2)):
+                dropped += len(items)
+                continue
+            for item in items:
+                # Parsed where it will live (request > resource > scope > item), so the worker can too.
+                if _merge(kind(), _wrap(1, _wrap(2, _wrap(2, item)))):
+                    getattr(scope_part, items_field).add().MergeFromString(item)
+                else:
+                    dropped += 1
+    return out, dropped
+
+
+def _merge(message: Message, data: bytes) -> bool:
+    try:
+        message.MergeFromString(data)
+    except DecodeError as exc:
+        if _TOO_DEEP in str(exc):
+            return False
+        raise
+    return True
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[at]  # IndexError: truncated
+        at += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, at
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint longer than 10 bytes")
+
+
+def _fields(data: bytes) -> Iterator[tuple[int, bytes, bytes]]:
+    """(field number, the field's wire bytes, its payload when length-delimited) per top-level field."""
+    at = 0
+    while at < len(data):
+        start = at
+        key, at = _varint(data, at)
+        wire_type, payload = key & 7, b""
+        if wire_type == 0:
+            _, at = _varint(data, at)
+        elif wire_type == 1:
+            at += 8
+        elif wire_type == 2:
+            length, at = _varint(data, at)
+            payload = data[at : at + length]
+            at += length
+        elif wire_type == 5:
+            at += 4
+        else:
+            raise ValueError(f"unsupported wire type {wire_type}")
+        if at > len(data):
+            raise ValueError("truncated field")
+        yield key >> 3, data[start:at], payload
+
+
+def _wrap(number: int, payload: bytes) -> bytes:
+    """`payload` as length-delimited field `number`."""
+    return _varint_bytes(number << 3 | 2) + _varint_bytes(len(payload)) + payload
+
+
+def _varint_bytes(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
 
 
 def decode_key(key: bytes | None) -> bytes:

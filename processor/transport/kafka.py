@@ -3,7 +3,9 @@
 Producer: acks=all, idempotent, `send()` blocks until every record is acknowledged, so the receiver
 replies OK only for durable data. An unreachable broker (also at start-up) never raises out of the
 constructor or `start()`: a background thread keeps connecting, `ready()` is False and `send()`
-raises `TransportUnavailable` until the broker answers.
+raises `TransportUnavailable` until the broker answers. A producer whose sends keep failing for
+`rebuild_after_s` (a broker restart can leave kafka-python's idempotent producer without a producer
+id for good: "ProducerId set to -1") is closed and built anew by the same thread.
 
 Consumer: auto-commit off, reset to earliest, `commit(offsets)` commits exactly the offsets it is given
 (at least once). Dead letters are not sent by the consumer: the worker builds them with
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +28,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from processor.errors import ShuttingDown, TooLarge, TransportFull, TransportUnavailable
+from processor.health import SERVING, PartHealth, thread_health
 from processor.metrics.instruments import TransportMetrics
 from processor.transport import Consumed, Record, Signal
 from processor.transport.config import KafkaConfig
@@ -39,7 +41,7 @@ def topic_for(config: KafkaConfig, signal: Signal) -> str:
     return str(getattr(config.topics, signal.value))
 
 
-def _client_options(config: KafkaConfig) -> dict[str, Any]:
+def client_options(config: KafkaConfig) -> dict[str, Any]:
     """Connection and security options shared by producer, consumer and admin client."""
     options: dict[str, Any] = {
         "bootstrap_servers": config.servers,
@@ -69,7 +71,7 @@ def create_topics(config: KafkaConfig, *, timeout_s: float = 30.0) -> list[str]:
     Only called when `kafka.create_topics` is true (the receiver never creates topics otherwise).
     """
     names = [topic_for(config, s) for s in Signal]
-    admin = KafkaAdminClient(**_client_options(config), request_timeout_ms=int(timeout_s * 1000))
+    admin = KafkaAdminClient(**client_options(config), request_timeout_ms=int(timeout_s * 1000))
     try:
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]
@@ -101,6 +103,9 @@ class KafkaProducerTransport:
         bootstrap_timeout_ms: one connection attempt at start-up.
         reconnect_interval_s: pause between connection attempts while the broker is unreachable.
         full_retry_after_s: the back-off suggested to senders when full.
+        metadata_max_age_ms: how often the idle producer refreshes metadata (its proof of life).
+        stale_after_s: not ready when neither an ack nor a metadata refresh came within this.
+        rebuild_after_s: a producer whose sends fail this long without one ack is rebuilt.
     """
 
     def __init__(
@@ -117,6 +122,9 @@ class KafkaProducerTransport:
         bootstrap_timeout_ms: int = 5_000,
         reconnect_interval_s: float = 1.0,
         full_retry_after_s: float = 1.0,
+        metadata_max_age_ms: int = 2_000,
+        stale_after_s: float = 5.0,
+        rebuild_after_s: float = 10.0,
     ) -> None:
         if config.embedded:
             raise ValueError(
@@ -124,9 +132,10 @@ class KafkaProducerTransport:
             )
         self.config = config
         self.max_record_bytes = max_request_size
+        self.max_batch_records = max_in_flight_records  # a bigger batch can never be sent at once
         self._metrics = TransportMetrics(registry if registry is not None else CollectorRegistry())
         self._options: dict[str, Any] = {
-            **_client_options(config),
+            **client_options(config),
             "acks": "all",
             "enable_idempotence": True,
             "compression_type": None if config.compression == "none" else config.compression,
@@ -141,23 +150,26 @@ class KafkaProducerTransport:
             "reconnect_backoff_ms": 50,
             "reconnect_backoff_max_ms": 2_000,
             "bootstrap_timeout_ms": bootstrap_timeout_ms,
+            "metadata_max_age_ms": metadata_max_age_ms,
             "allow_auto_create_topics": False,  # topics exist, or kafka.create_topics creates them
         }
         self._max_in_flight = max_in_flight_records
         self._full_retry_after_s = full_retry_after_s
         self._reconnect_interval_s = reconnect_interval_s
+        self._stale_after_s = stale_after_s
+        self._rebuild_after_s = rebuild_after_s
         self._lock = threading.Lock()
         self._producer: KafkaProducer | None = None
         self._in_flight = 0
-        self._failing = False  # the last send could not reach the broker
-        self._probe_at = 0.0
-        self._probe_ok = False
+        self._last_ack = 0.0  # monotonic time of the last acknowledged send
+        self._failing_since: float | None = None  # first failed send with no ack since
         self._last_error = "not started"
         self._started = False
         self._closed = False
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
+        self.rebuilds = 0  # producers replaced after failing (for tests and the log)
 
     # lifecycle
     def start(self) -> None:
@@ -168,7 +180,7 @@ class KafkaProducerTransport:
             self._started = True
             self._last_error = "connecting"
             self._thread = threading.Thread(
-                target=self._connect_loop, name="evalstream-kafka-connect", daemon=True
+                target=self._maintain, name="evalstream-kafka-connect", daemon=True
             )
             self._thread.start()
 
@@ -188,13 +200,52 @@ class KafkaProducerTransport:
         if self._thread is not None:
             self._thread.join(max(0.0, deadline - time.monotonic()))
         if producer is not None:
-            try:
-                producer.flush(timeout=max(0.0, deadline - time.monotonic()))
-            except kerrors.KafkaError as exc:
-                log.warning("kafka producer: %d records not flushed at shutdown: %s", self._in_flight, exc)
-            producer.close(timeout=max(0.0, deadline - time.monotonic()))
+            self._close(producer, max(0.0, deadline - time.monotonic()), "at shutdown")
 
-    def _connect_loop(self) -> None:
+    def _close(self, producer: KafkaProducer, timeout_s: float, when: str) -> None:
+        """Close without raising: what is not acked within timeout_s is abandoned and reported.
+
+        Abandoned records were never answered OK (their send() fails), so nothing accepted is lost.
+        """
+        try:
+            producer.close(timeout=timeout_s)
+        except Exception as exc:  # close() flushes first and raises when the flush times out
+            sender = getattr(producer, "_sender", None)
+            if sender is not None:
+                sender.force_close()  # aborts the unsent batches: their futures fail
+                sender.join(1.0)
+            log.warning(
+                "kafka producer %s: %d records not acknowledged within %.1fs (%s); their senders were "
+                "not answered OK",
+                when,
+                self._in_flight,
+                timeout_s,
+                type(exc).__name__,
+            )
+
+    def _maintain(self) -> None:
+        """Connect; then rebuild the producer once its sends failed for rebuild_after_s with no ack."""
+        while not self._stop.is_set():
+            if self._producer is None and not self._connect():
+                continue
+            self._stop.wait(self._reconnect_interval_s)
+            failing_since = self._failing_since
+            if failing_since is not None and time.monotonic() - failing_since >= self._rebuild_after_s:
+                with self._lock:
+                    if self._closed:
+                        return
+                    producer, self._producer = self._producer, None
+                    self._failing_since = None
+                    self.rebuilds += 1
+                self._last_error = "rebuilding the producer after failed sends"
+                log.warning(
+                    "kafka producer: no ack for %.0fs; closing it and connecting a new one",
+                    self._rebuild_after_s,
+                )
+                if producer is not None:
+                    self._close(producer, 0.0, "being rebuilt")
+
+    def _connect(self) -> bool:
         attempts = 0
         while not self._stop.is_set():
             attempts += 1
@@ -222,35 +273,48 @@ class KafkaProducerTransport:
                     log.warning("kafka: could not create topics: %s: %s", type(exc).__name__, exc)
             with self._lock:
                 if self._closed:
-                    producer.close(timeout=0)
-                    return
+                    self._close(producer, 0.0, "closed while connecting")
+                    return False
                 self._producer = producer
             log.info("kafka producer: connected to %s", self.config.bootstrap_servers)
             self._connected.set()
-            return
+            return True
+        return False
 
     # Producer
     def ready(self) -> bool:
-        """True when connected and the broker answered the last send (or a TCP probe) and not full."""
-        if self._closed or self._producer is None or self._in_flight >= self._max_in_flight:
-            return False
-        if not self._failing:
-            return True
-        now = time.monotonic()
-        if now >= self._probe_at:  # after a failure, ask the network at most once a second
-            self._probe_at = now + 1.0
-            self._probe_ok = self._probe()
-        return self._probe_ok
+        """True when a send would be attempted now; `health()` says why not."""
+        return self.health().ready
 
-    def _probe(self) -> bool:
-        for server in self.config.servers:
-            host, _, port = server.rpartition(":")
-            try:
-                with socket.create_connection((host.strip("[]"), int(port)), timeout=0.5):
-                    return True
-            except OSError:
-                continue
-        return False
+    def health(self) -> PartHealth:
+        """Ready: connected, heard from the broker lately (ack or metadata), sends not failing, not full.
+
+        Not live when the thread that connects and repairs the producer died (a bug: restart).
+        """
+        thread = thread_health(self._thread, "Kafka producer connect")
+        if not thread.live and not self._closed:
+            return thread
+        producer = self._producer
+        if self._closed:
+            return PartHealth(ready=False, reason="the Kafka producer is shut down")
+        servers = self.config.bootstrap_servers
+        if producer is None:
+            return PartHealth(ready=False, reason=f"not connected to Kafka at {servers}: {self._last_error}")
+        if self._failing_since is not None:
+            return PartHealth(ready=False, reason=f"Kafka sends are failing: {self._last_error}")
+        if self._in_flight >= self._max_in_flight:
+            return PartHealth(
+                ready=False,
+                reason=f"{self._in_flight} records await Kafka's ack (limit {self._max_in_flight})",
+            )
+        silent_s = time.monotonic() - max(
+            self._last_ack, _metadata_refreshed_at(getattr(producer, "_metadata", None))
+        )
+        if silent_s > self._stale_after_s:
+            return PartHealth(
+                ready=False, reason=f"no ack or metadata from Kafka at {servers} for {silent_s:.0f}s"
+            )
+        return SERVING
 
     def send(self, records: Sequence[Record], *, timeout_s: float) -> None:
         """Send every record to its signal's topic and block until all are acked.
@@ -303,31 +367,43 @@ class KafkaProducerTransport:
                 future.get(timeout=max(0.0, deadline - time.monotonic()))
                 self._metrics.sent_records.labels(topic).inc()
         except kerrors.KafkaTimeoutError as exc:
-            self._fail("timeout")
+            self._fail("timeout", f"KafkaTimeoutError: {exc}")
             raise TransportUnavailable(f"Kafka did not acknowledge within {timeout_s:g}s: {exc}") from None
         except kerrors.MessageSizeTooLargeError as exc:
             self._metrics.send_errors.labels("too_large").inc()
             raise TooLarge(f"Kafka refused a record as too large: {exc}") from None
-        except kerrors.IllegalStateError:
-            self._metrics.send_errors.labels("shutting_down").inc()
-            raise ShuttingDown("the Kafka producer is closed") from None
+        except kerrors.IllegalStateError as exc:
+            if self._closed:
+                self._metrics.send_errors.labels("shutting_down").inc()
+                raise ShuttingDown("the Kafka producer is closed") from None
+            # a producer closed under us (being rebuilt) or in a fatal state: the next one will do
+            self._fail("unavailable", f"IllegalStateError: {exc}")
+            raise TransportUnavailable(f"Kafka producer unusable, being rebuilt: {exc}") from None
         except kerrors.KafkaError as exc:
-            self._fail("unavailable")
+            self._fail("unavailable", f"{type(exc).__name__}: {exc}")
             raise TransportUnavailable(f"Kafka send failed: {type(exc).__name__}: {exc}") from None
         finally:
             if unsent:
                 with self._lock:
                     self._in_flight -= unsent
-        self._failing = False
+        self._last_ack = time.monotonic()
+        self._failing_since = None
 
     def _done(self, *_: Any) -> None:
         with self._lock:
             self._in_flight -= 1
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str, error: str) -> None:
         self._metrics.send_errors.labels(reason).inc()
-        self._failing = True
-        self._probe_at = 0.0
+        self._last_error = error
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+
+
+def _metadata_refreshed_at(cluster: Any) -> float:
+    """Monotonic time of a kafka-python cluster's last successful metadata refresh (0.0 when unknown)."""
+    refreshed_ms = getattr(cluster, "_last_successful_refresh_ms", 0)
+    return float(refreshed_ms) / 1000.0 if isinstance(refreshed_ms, int | float) else 0.0
 
 
 RevokeCallback = Callable[[list[tuple[str, int]]], None]
@@ -387,7 +463,7 @@ class KafkaConsumerTransport:
         self.on_assign = on_assign
         self._signals = {topic_for(config, s): s for s in signals}
         self._options: dict[str, Any] = {
-            **_client_options(config),
+            **client_options(config),
             "group_id": group_id,
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
@@ -401,9 +477,13 @@ class KafkaConsumerTransport:
             "bootstrap_timeout_ms": bootstrap_timeout_ms,
             "check_crcs": True,
             "allow_auto_create_topics": False,
+            "metadata_max_age_ms": 2_000,  # the idle consumer's proof of life (see health())
         }
         self._consumer: KafkaConsumer | None = None
         self._closed = False
+        self._lag_timeout_ms = 2_000  # a gauge is not worth holding the poll loop longer
+        self._stale_after_s = 5.0
+        self._last_error = "not connected yet (the worker connects on its first poll)"
 
     def start(self) -> None:
         """Connect and subscribe; raise TransportUnavailable when the broker cannot be reached. Idempotent."""
@@ -414,12 +494,29 @@ class KafkaConsumerTransport:
         try:
             consumer = KafkaConsumer(**self._options)
         except kerrors.KafkaError as exc:
-            raise TransportUnavailable(
+            self._last_error = (
                 f"cannot reach Kafka at {self.config.bootstrap_servers}: {type(exc).__name__}: {exc}"
-            ) from None
+            )
+            raise TransportUnavailable(self._last_error) from None
         _no_auto_create(getattr(getattr(consumer, "_client", None), "cluster", None))
         consumer.subscribe(topics=list(self._signals), listener=_Rebalance(self))
         self._consumer = consumer
+
+    def health(self) -> PartHealth:
+        """Ready while connected and the client refreshed metadata within the last 5 s."""
+        consumer = self._consumer
+        if self._closed:
+            return PartHealth(ready=False, reason="the Kafka consumer is shut down")
+        if consumer is None:
+            return PartHealth(ready=False, reason=self._last_error)
+        cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
+        silent_s = time.monotonic() - _metadata_refreshed_at(cluster)
+        if silent_s > self._stale_after_s:
+            return PartHealth(
+                ready=False,
+                reason=f"no metadata from Kafka at {self.config.bootstrap_servers} for {silent_s:.0f}s",
+            )
+        return SERVING
 
     def _revoked(self, partitions: list[tuple[str, int]]) -> None:
         if self.on_revoke is not None:
@@ -429,7 +526,10 @@ class KafkaConsumerTransport:
         self.start()
         assert self._consumer is not None
         limit = min(max_records, self._options["max_poll_records"])
-        batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=limit)
+        try:
+            batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=limit)
+        except kerrors.KafkaError as exc:
+            raise TransportUnavailable(f"poll failed: {type(exc).__name__}: {exc}") from None
         out: list[Consumed] = []
         for tp, messages in batches.items():
             signal = self._signals[tp.topic]
@@ -447,19 +547,27 @@ class KafkaConsumerTransport:
             TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for (topic, p), o in offsets.items()
         }
         try:
-            self._consumer.commit(commits)
+            self._consumer.commit(commits, timeout_ms=self._options["request_timeout_ms"])
         except kerrors.KafkaError as exc:
             raise TransportUnavailable(f"offset commit failed: {type(exc).__name__}: {exc}") from None
 
     def lag(self) -> dict[tuple[str, int], int]:
-        """end offset - position, per assigned (topic, partition)."""
-        if self._consumer is None:
+        """end offset - position per assigned (topic, partition); TransportUnavailable if Kafka is away."""
+        consumer = self._consumer
+        if consumer is None:
             return {}
-        assigned = list(self._consumer.assignment())
+        assigned = list(consumer.assignment())
         if not assigned:
             return {}
-        ends = self._consumer.end_offsets(assigned)
-        return {(tp.topic, tp.partition): max(0, ends[tp] - self._consumer.position(tp)) for tp in assigned}
+        timeout_ms = self._lag_timeout_ms
+        try:
+            ends = consumer.end_offsets(assigned, timeout_ms=timeout_ms)
+            return {
+                (tp.topic, tp.partition): max(0, ends[tp] - consumer.position(tp, timeout_ms=timeout_ms))
+                for tp in assigned
+            }
+        except kerrors.KafkaError as exc:
+            raise TransportUnavailable(f"consumer lag unknown: {type(exc).__name__}: {exc}") from None
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
         """Leave the group without committing anything poll() returned but commit() did not. Idempotent."""
@@ -468,4 +576,7 @@ class KafkaConsumerTransport:
         self._closed = True
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            consumer.close(autocommit=False, timeout_ms=int(timeout_s * 1000))
+            try:
+                consumer.close(autocommit=False, timeout_ms=int(timeout_s * 1000))
+            except Exception as exc:  # the broker may be away; leaving the group then times out
+                log.warning("kafka consumer: unclean close: %s: %s", type(exc).__name__, exc)

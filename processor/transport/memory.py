@@ -23,6 +23,7 @@ class MemoryTransport:
         self._closed = False
         self.sent: list[Record] = []  # results and dead letters, which nothing in-process consumes
         self.max_records = max_records
+        self.max_batch_records = max_records  # a bigger send can never fit (the receiver refuses it for good)
 
     # Producer
     def send(self, records: Sequence[Record], *, timeout_s: float) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from processor.errors import EvalstreamError, InvalidRequest
 from processor.extract import TraceAssembly
 from processor.extract.config import SlicesConfig
+from processor.health import SERVING, PartHealth, thread_health
 from processor.metrics import WorkerMetrics
 from processor.model import EvalCase, Score
 from processor.scorers import Scorer, run_scorers
@@ -34,6 +35,7 @@ from processor.worker.stamp import ScoreStamper
 log = logging.getLogger(__name__)
 
 LAG_INTERVAL_S = 5.0
+STALE_POLL_S = 5.0  # not ready when the loop has not come back to poll for poll_timeout_s + this
 
 Position = tuple[str, int]  # topic, partition
 
@@ -112,6 +114,10 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._next_lag_update = 0.0
         self._owned: set[Position] = set()
+        self._last_poll = 0.0  # time.monotonic() when a poll last returned without an error
+        self._poll_error = ""  # why the last poll failed ("" when it did not)
+        self._poll_failures = 0
+        self._publish_failures = 0
         metrics.prepare([s.name for s in self.scorers])
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -133,9 +139,32 @@ class Worker:
         self._stop.set()
 
     def run(self) -> None:
+        cases = 0
         while not self._stop.is_set():
-            self.step()
-        self.drain()
+            cases += self.step()
+        cases += self.drain()
+        log.info("worker: stopped; %d cases scored since start", cases)
+
+    def health(self) -> PartHealth:
+        """Not live when the loop's thread died; ready while it polls without errors and its consumer is."""
+        thread = thread_health(self._thread, "worker")
+        if not thread.live and not self._stop.is_set():
+            return thread
+        if self._stop.is_set():
+            return PartHealth(ready=False, reason="the worker is stopping")
+        if self._poll_error:
+            return PartHealth(ready=False, reason=f"polling fails: {self._poll_error}")
+        if self._last_poll == 0.0:
+            return PartHealth(ready=False, reason="the worker has not polled yet")
+        since = time.monotonic() - self._last_poll
+        if since > self.config.poll_timeout_s + STALE_POLL_S:
+            return PartHealth(ready=False, reason=f"the worker loop has not polled for {since:.0f}s")
+        consumer_health = getattr(self.consumer, "health", None)
+        if consumer_health is not None:
+            consumer: PartHealth = consumer_health()
+            if not consumer.ready:
+                return PartHealth(ready=False, reason=consumer.reason)
+        return SERVING
 
     # --- one turn ----------------------------------------------------------------------------------
     def step(self) -> int:
@@ -144,12 +173,7 @@ class Worker:
         if self._pending:
             oldest = min(p.first_seen for p in self._pending.values())
             timeout = max(0.0, min(timeout, oldest + self.config.assembly_window_s - self._clock()))
-        try:
-            batch = self.consumer.poll(timeout_s=timeout, max_records=self.config.max_poll_records)
-        except EvalstreamError as exc:
-            log.warning("poll failed, retrying: %s", exc)
-            time.sleep(min(1.0, self.config.poll_timeout_s))
-            batch = []
+        batch = self._poll(timeout)
         for consumed in batch:
             self._take(consumed)
         now = self._clock()
@@ -159,8 +183,37 @@ class Worker:
         return scored
 
     def drain(self) -> int:
-        """Score everything in flight now (shutdown), then commit."""
+        """Shutdown: take what the transport still holds, score everything open now, commit.
+
+        Polls until a poll comes back empty (or a quarter of drain_timeout_s is spent: the rest is for
+        scoring), so requests the receiver accepted during its own grace period are scored, not left in
+        an in-process queue.
+        """
+        deadline = time.monotonic() + self.config.drain_timeout_s / 4
+        while (left := deadline - time.monotonic()) > 0:
+            batch = self._poll(min(self.config.poll_timeout_s, left))
+            if not batch:
+                break
+            for consumed in batch:
+                self._take(consumed)
         return self._score(list(self._pending))
+
+    def _poll(self, timeout_s: float) -> list[Consumed]:
+        """One poll; any failure (the broker away, ...) is logged, backed off and shown by health()."""
+        try:
+            batch = self.consumer.poll(timeout_s=timeout_s, max_records=self.config.max_poll_records)
+        except Exception as exc:  # the transport's own errors and kafka-python's: never end the loop
+            self._poll_error = f"{type(exc).__name__}: {exc}"
+            self._poll_failures += 1
+            if self._poll_failures == 1 or self._poll_failures % 60 == 0:
+                log.warning("poll failed (%d in a row), retrying: %s", self._poll_failures, self._poll_error)
+            self._stop.wait(min(1.0, self.config.poll_timeout_s))
+            return []
+        if self._poll_failures:
+            log.info("polling again after %d failed polls", self._poll_failures)
+        self._poll_error, self._poll_failures = "", 0
+        self._last_poll = time.monotonic()
+        return batch
 
     def assigned(self, partitions: Sequence[Position]) -> None:
         """Rebalance: count what this member now owns."""
@@ -261,8 +314,16 @@ class Worker:
         try:
             self.producer.send(records, timeout_s=30.0)
         except EvalstreamError as exc:
-            log.warning("results topic unavailable, will retry the batch: %s", exc)
+            self._publish_failures += 1
+            if self._publish_failures == 1 or self._publish_failures % 30 == 0:
+                log.warning(
+                    "results topic unavailable (%d tries), will retry the batch: %s",
+                    self._publish_failures,
+                    exc,
+                )
+            self._stop.wait(1.0)  # the broker is away: do not re-score the batch in a tight loop
             return False
+        self._publish_failures = 0
         self.metrics.results_published.inc(len(records))
         return True
 
@@ -286,8 +347,8 @@ class Worker:
             return
         try:
             self.consumer.commit(offsets)
-        except EvalstreamError as exc:
-            log.warning("offset commit failed, will retry: %s", exc)
+        except Exception as exc:  # the broker away: the offsets stay committable, the next turn retries
+            log.warning("offset commit failed, will retry: %s: %s", type(exc).__name__, exc)
             return
         self._book.committed(offsets)
 
@@ -298,7 +359,8 @@ class Worker:
         self._next_lag_update = now + LAG_INTERVAL_S
         try:
             lag = self.consumer.lag()
-        except EvalstreamError:
+        except Exception as exc:  # a gauge: the broker being away must not stop the loop
+            log.debug("consumer lag unknown: %s: %s", type(exc).__name__, exc)
             return
         for (topic, partition), value in lag.items():
             self.metrics.lag.labels(topic, str(partition)).set(value)

@@ -15,8 +15,6 @@ from processor.model import EvalCase
 from processor.scorers import build_scorers, run_scorers
 from processor.scorers.config import ScorerSpec
 
-TESTDATA = pathlib.Path(__file__).parent / "testdata"
-
 
 def test_only_groundedness_tells_the_retired_policy_apart_in_every_language() -> None:
     """The premise of the demo, on the real scorers: relevance is blind to it, groundedness is not."""
@@ -51,7 +49,7 @@ def test_the_apps_differ_only_in_the_bugged_locale() -> None:
 def test_thursday_pages_for_the_bugged_locale_only_and_the_gate_goes_red_then_green(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["thursday", "--config", str(TESTDATA / "scorers.yaml"), "--out", str(tmp_path)])
+    code = main(["thursday", "--out", str(tmp_path)])  # the default config: its scorers, its rules
     out = capsys.readouterr().out
     assert code == 0, out
     assert "FAIL" not in out

@@ -9,12 +9,12 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from processor.demo.replay import load_flavour as load
 from processor.extract import SpanRole, TraceAssembly, classify, extract, select_logs, select_traces
 from processor.extract.config import SlicesConfig
 from processor.sampler.config import SamplingConfig
 from processor.sampler.trace_id import TraceIdSampler
 from tests.extract.conftest import kvs, log, logs_request, span, traces_request
-from tests.otlp_replay import load_flavour as load
 
 SLICES = SlicesConfig()
 ALL = TraceIdSampler(SamplingConfig(rate=1.0))

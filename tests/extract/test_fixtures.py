@@ -6,10 +6,10 @@ import pathlib
 
 import pytest
 
+from processor.demo.replay import FLAVOURS
+from processor.demo.replay import load_flavour as load
 from processor.extract import SpanRole, classify, extract
 from processor.model import Message
-from tests.otlp_replay import FLAVOURS
-from tests.otlp_replay import load_flavour as load
 
 SYSTEM = "You answer questions about ACME billing policies."
 EXPECTED = [

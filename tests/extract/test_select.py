@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import pathlib
+import random
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from processor.demo.replay import FLAVOURS
+from processor.demo.replay import load_flavour as load
 from processor.extract import SpanRole, classify, select_logs, select_traces
 from processor.extract.config import SlicesConfig
 from processor.sampler.config import SamplingConfig
 from processor.sampler.trace_id import TraceIdSampler
 from tests.extract.conftest import log, logs_request, span, traces_request
-from tests.otlp_replay import FLAVOURS
-from tests.otlp_replay import load_flavour as load
 
 ALL = TraceIdSampler(SamplingConfig(rate=1.0))
 NONE = TraceIdSampler(SamplingConfig(rate=0.0))
@@ -169,3 +171,84 @@ def test_classify_markers() -> None:
     assert role(llm__request__type="embedding", gen_ai__system="OpenAI") is SpanRole.OTHER
     assert role(gen_ai__system="Anthropic") is SpanRole.LLM  # OpenLLMetry without a request type
     assert role(http__route="/") is SpanRole.OTHER
+
+
+def _random_request(rng: random.Random, priority: bool) -> ExportTraceServiceRequest:
+    """Several resources and scopes, traces spread across them, some spans with bad ids."""
+    trace_ids = [rng.randbytes(16) for _ in range(12)]
+    request = ExportTraceServiceRequest()
+    for r in range(rng.randint(1, 3)):
+        rs = request.resource_spans.add(schema_url=f"r{r}")
+        rs.resource.attributes.add(key="service.name").value.string_value = f"svc{r}"
+        for s in range(rng.randint(0, 3)):
+            ss = rs.scope_spans.add()
+            ss.scope.name = f"scope{s}"
+            for _ in range(rng.randint(0, 30)):
+                kind = rng.random()
+                attrs: dict[str, object] = (
+                    {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai"}
+                    if kind < 0.2
+                    else {"app.locale": "en-US"}
+                    if kind < 0.4
+                    else {"openinference.span.kind": "RETRIEVER"}
+                    if kind < 0.5
+                    else {"db.system": "postgresql"}
+                )
+                if priority and rng.random() < 0.1:
+                    attrs["sampling.priority"] = rng.choice([0, 1, "2", 1.5, -1])
+                trace_id, span_id = rng.choice(trace_ids), rng.randbytes(8)
+                bad = rng.random()
+                if bad < 0.03:
+                    trace_id = rng.choice([bytes(16), trace_id[:15], b""])
+                elif bad < 0.06:
+                    span_id = rng.choice([bytes(8), span_id[:7], b""])
+                ss.spans.append(
+                    span(trace_id, span_id, None, **{k.replace(".", "__"): v for k, v in attrs.items()})
+                )
+    return request
+
+
+def _summary(result) -> tuple:
+    return (
+        [(tid, out.SerializeToString()) for tid, out in result.traces.items()],
+        result.spans_received,
+        result.spans_kept,
+        result.llm_calls_found,
+        result.rejected,
+        result.rejected_reason,
+    )
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_bytes_test_skips_the_scan_without_changing_the_selection(seed: int) -> None:
+    """Bytes without the priority key get the sampler without the override (no attribute scan);
+    it keeps exactly what the scan keeps."""
+    rng = random.Random(seed)
+    request = _random_request(rng, priority=False)
+    raw = request.SerializeToString()
+    sampler = TraceIdSampler(SamplingConfig(rate=rng.choice([0.0, 0.3, 0.7, 1.0]), hash_seed=seed))
+    assert not sampler.may_override(raw) and sampler.may_override(None)
+    assert _summary(select_traces(request, sampler.for_request(raw), SLICES)) == _summary(
+        select_traces(request, sampler, SLICES)
+    )
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_spans_carrying_the_priority_key_are_still_scanned(seed: int) -> None:
+    rng = random.Random(1000 + seed)
+    request = _random_request(rng, priority=True)
+    raw = request.SerializeToString()
+    sampler = TraceIdSampler(SamplingConfig(rate=0.3, hash_seed=seed))
+    assert _summary(select_traces(request, sampler.for_request(raw), SLICES)) == _summary(
+        select_traces(request, sampler, SLICES)
+    )
+
+
+def test_priority_override_applies_when_the_bytes_carry_the_key() -> None:
+    spans = [
+        span(1, 1, None, gen_ai__operation__name="chat", gen_ai__provider__name="x", sampling__priority=1),
+        span(2, 3, None, gen_ai__operation__name="chat", gen_ai__provider__name="x"),
+    ]
+    request = traces_request(spans)
+    kept = select_traces(request, NONE.for_request(request.SerializeToString()), SLICES)
+    assert list(kept.traces) == [(1).to_bytes(16, "big")]

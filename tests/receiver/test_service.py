@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import random
 import socket
+import statistics
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from prometheus_client import CollectorRegistry
 
 from processor.errors import TransportUnavailable
@@ -467,3 +473,134 @@ def test_export_without_grpc_for_logs_with_no_trace_ids(memory: MemoryTransport)
     request.resource_logs.add().scope_logs.add().log_records.add(event_name="no trace", span_id=os.urandom(8))
     assert not receiver.export_logs(request.SerializeToString()).HasField("partial_success")
     assert drain(memory) == []
+
+
+# --- back-pressure, requests that can never fit, over-deep nesting ----------------------------------
+
+
+class BlockingProducer:
+    """Holds every send() until released, as a slow broker does; counts the sends waiting."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.waiting = 0
+        self._lock = threading.Lock()
+
+    def send(self, records: Sequence[Record], *, timeout_s: float) -> None:
+        with self._lock:
+            self.waiting += 1
+        self.release.wait(30)
+
+    def ready(self) -> bool:
+        return True
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        self.release.set()
+
+
+def test_overload_is_refused_with_retry_info_in_milliseconds_not_queued() -> None:
+    producer = BlockingProducer()
+    receiver = make_receiver(producer, max_concurrent_requests=4, workers=2)
+    receiver.start()
+    assert receiver.port
+    stubs = Stubs(receiver.port)
+    held = concurrent.futures.ThreadPoolExecutor(4)
+    try:
+        admitted = [
+            held.submit(stubs.traces.Export, trace_request([random_trace_id()]), timeout=30) for _ in range(4)
+        ]
+        deadline = time.monotonic() + 10
+        while producer.waiting < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert producer.waiting == 4, "the four admitted requests should all be waiting for the ack"
+        latencies = []
+        for _ in range(9):
+            started = time.perf_counter()
+            error = rpc_error(stubs.traces.Export, trace_request([random_trace_id()]), timeout=10)
+            latencies.append(time.perf_counter() - started)
+            assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            info = retry_info(error)
+            assert info is not None and info.retry_delay.seconds == 1
+            assert "4 requests in flight" in (error.details() or "")
+        # the median, so one scheduling hiccup on a busy machine does not decide the verdict
+        assert statistics.median(latencies) < 0.1, f"refusals took {latencies}"
+        producer.release.set()
+        assert all(not f.result(timeout=30).HasField("partial_success") for f in admitted)
+        assert still_serving(stubs)
+    finally:
+        producer.release.set()
+        held.shutdown(wait=True)
+        stubs.close()
+        receiver.shutdown(timeout_s=2)
+
+
+def test_a_request_that_can_never_fit_gets_a_final_partial_success(registry: CollectorRegistry) -> None:
+    memory = MemoryTransport(max_records=10)
+    receiver = make_receiver(memory, registry)
+    request = trace_request([random_trace_id() for _ in range(25)])
+    for attempt in range(2):  # the same answer every time: nothing to retry
+        response = receiver.export_traces(request.SerializeToString())
+        assert response.partial_success.rejected_spans == 15 * 2
+        message = response.partial_success.error_message
+        assert "25 sampled traces" in message and "at most 10" in message, message
+        assert len(drain(memory)) == 10, attempt
+    assert registry.get_sample_value("evalstream_receiver_refused_spans_total", {"reason": "too_large"}) == 60
+
+
+def nested_kvlist(levels: int) -> AnyValue:
+    value = AnyValue(string_value="leaf")
+    for _ in range(levels):
+        outer = AnyValue()
+        outer.kvlist_value.values.add(key="k").value.CopyFrom(value)
+        value = outer
+    return value
+
+
+def nested_array(levels: int) -> AnyValue:
+    value = AnyValue(string_value="leaf")
+    for _ in range(levels):
+        outer = AnyValue()
+        outer.array_value.values.add().CopyFrom(value)
+        value = outer
+    return value
+
+
+@pytest.mark.parametrize("deep", [nested_kvlist(32), nested_array(48)], ids=["kvlist-32", "array-48"])
+def test_an_over_deep_attribute_costs_its_span_not_the_batch(
+    stubs: Stubs, memory: MemoryTransport, registry: CollectorRegistry, deep: AnyValue
+) -> None:
+    shallow, deep_trace = random_trace_id(), random_trace_id()
+    request = trace_request([shallow, deep_trace])
+    spans = request.resource_spans[0].scope_spans[0].spans
+    deep_chat = next(s for s in spans if s.trace_id == deep_trace and s.parent_span_id)
+    deep_chat.attributes.add(key="tool.arguments").value.CopyFrom(deep)
+    with pytest.raises(DecodeError):  # what the whole request did before: INVALID_ARGUMENT for all
+        ExportTraceServiceRequest.FromString(request.SerializeToString())
+    response = stubs.traces.Export(request, timeout=10)
+    assert response.partial_success.rejected_spans == 1
+    assert "deeper than protobuf's limit" in response.partial_success.error_message
+    records = {r.key: codec.decode_traces(r.value) for r in drain(memory)}  # the worker can read them
+    assert set(records) == {shallow.hex().encode(), deep_trace.hex().encode()}
+    assert (
+        sum(
+            len(ss.spans) for rs in records[deep_trace.hex().encode()].resource_spans for ss in rs.scope_spans
+        )
+        == 1
+    )
+    assert registry.get_sample_value("evalstream_receiver_refused_spans_total", {"reason": "invalid"}) == 1
+
+
+def test_an_over_deep_log_body_costs_its_record_and_only_deep_ones_give_invalid_argument(
+    stubs: Stubs, memory: MemoryTransport
+) -> None:
+    kept, deep_trace = random_trace_id(), random_trace_id()
+    request = logs_request([kept, deep_trace])
+    request.resource_logs[0].scope_logs[0].log_records[1].body.CopyFrom(nested_kvlist(33))
+    response = stubs.logs.Export(request, timeout=10)
+    assert response.partial_success.rejected_log_records == 1
+    assert [r.key for r in drain(memory)] == [kept.hex().encode()]
+    only_deep = logs_request([deep_trace])
+    only_deep.resource_logs[0].scope_logs[0].log_records[0].body.CopyFrom(nested_array(50))
+    error = rpc_error(stubs.logs.Export, only_deep, timeout=10)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "deeper than protobuf's limit" in (error.details() or "")

@@ -176,3 +176,31 @@ def test_describe_is_one_line() -> None:
     assert "hash_seed: 22" in text and "819/16384" in text
     assert "keeps no trace" in TraceIdSampler(SamplingConfig(rate=0.0)).describe()
     assert "no priority override" in TraceIdSampler(SamplingConfig(priority_attribute="")).describe()
+
+
+def test_may_override_needs_the_key_in_the_request_bytes() -> None:
+    sampler = TraceIdSampler(SamplingConfig(rate=0.05))
+    assert sampler.may_override(None)  # bytes not known: spans must be scanned
+    assert sampler.may_override(b"\x0a\x11sampling.priority\x12\x02\x18\x01")
+    assert not sampler.may_override(b"\x0a\x0bhttp.method")
+    off = TraceIdSampler(SamplingConfig(rate=0.05, priority_attribute=""))
+    assert not off.may_override(None) and not off.may_override(b"sampling.priority")
+    assert off.for_request(b"sampling.priority") is off
+
+
+def test_for_request_drops_the_override_only_when_the_bytes_lack_the_key() -> None:
+    sampler = TraceIdSampler(SamplingConfig(rate=0.3, hash_seed=9))
+    assert sampler.for_request(b"..sampling.priority..") is sampler
+    plain = sampler.for_request(b"\x0a\x0bhttp.method")
+    assert plain.priority_attribute == "" and (plain.threshold, plain.hash_seed) == (sampler.threshold, 9)
+    rng = random.Random(4)
+    assert all(plain.keep(t) == sampler.keep(t) for t in (rng.randbytes(16) for _ in range(300)))
+
+
+def test_keep_matches_bucket_for_random_ids() -> None:
+    rng = random.Random(3)
+    for seed in (0, 1, 22, 0xFFFFFFFF):
+        sampler = TraceIdSampler(SamplingConfig(rate=0.37, hash_seed=seed))
+        for _ in range(500):
+            trace_id = rng.randbytes(16)
+            assert sampler.keep(trace_id) == (bucket(trace_id, seed) < sampler.threshold)

@@ -15,15 +15,14 @@ import pytest
 
 from processor.errors import ConfigError
 from processor.model import EvalCase, Outcome
-from processor.scorers import ChatReply, UrllibChatClient, build_scorer
-from processor.scorers.chat import parse_retry_after
+from processor.scorers import ChatReply, HttpxChatClient, build_scorer
+from processor.scorers.chat import chat_completions_url, parse_retry_after
 from processor.scorers.config import ScorerSpec
 from processor.scorers.judge import (
     DEFAULT_RUBRIC,
     JudgeScorer,
     JudgeSettings,
     _Failure,
-    judge_url,
     parse_verdict,
 )
 
@@ -140,8 +139,8 @@ def direct(
     return JudgeScorer(
         "judge",
         threshold=0.7,
-        settings=JudgeSettings(url=judge_url(server.base_url), model="judge-mini", **settings),
-        client=UrllibChatClient(),
+        settings=JudgeSettings(url=chat_completions_url(server.base_url), model="judge-mini", **settings),
+        client=HttpxChatClient(),
         clock=clock,
         sleep=recorded.append,
     )

@@ -43,6 +43,8 @@ def test_builtin_registry_names():
         "relevance",
         "context_relevance",
         "groundedness",
+        "semantic_relevance",
+        "language_match",
         "judge",
         "contains",
         "exact",
@@ -55,7 +57,7 @@ def test_builtin_registry_names():
 def test_default_config_builds_and_scores_the_fixture_case():
     scorers = build_scorers(ScorersConfig().enabled)
     scores = run_scorers(scorers, CASE)
-    assert [s.name for s in scores] == ["relevance", "context_relevance"]
+    assert [s.name for s in scores] == ["relevance", "context_relevance", "groundedness", "language_match"]
     assert all(s.outcome is Outcome.SCORED and s.passed for s in scores)
 
 
@@ -117,7 +119,7 @@ def test_case_without_content_is_skipped_by_every_scorer_never_scored_as_empty()
     metadata_only = EvalCase(input="", output="", has_content=False)
     scorers = [*build_scorers(ScorersConfig().enabled), Spy()]
     scores = run_scorers(scorers, metadata_only)
-    assert [(s.outcome, s.reason) for s in scores] == [(Outcome.SKIPPED, "no_content")] * 3
+    assert [(s.outcome, s.reason) for s in scores] == [(Outcome.SKIPPED, "no_content")] * len(scorers)
     assert called == []
 
 

@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Iterator
 
+import kafka.errors as kerrors
 import pytest
 from kafka import KafkaAdminClient
 from kafka.partitioner.default import murmur2
@@ -75,6 +76,7 @@ def test_send_blocks_until_acked_and_consumer_reads_every_record(
     tids = [os.urandom(16) for _ in range(50)]
     producer.send(records_for(tids) + records_for(tids[:5], Signal.LOGS), timeout_s=30)
     assert producer.ready()
+    assert producer.health().ready, producer.health().reason
     consumer = KafkaConsumerTransport(config, group_id=f"{topic_prefix}-g")
     try:
         got = consume_all(consumer, 55)
@@ -267,6 +269,8 @@ def test_unreachable_broker_never_raises_at_start_and_send_is_unavailable() -> N
     try:
         assert not producer.wait_ready(1.0)
         assert not producer.ready()
+        health = producer.health()
+        assert health.live and "not connected to Kafka at 127.0.0.1:" in health.reason
         with pytest.raises(TransportUnavailable, match="not connected to Kafka"):
             producer.send(records_for([os.urandom(16)]), timeout_s=1)
         producer.send([], timeout_s=1)  # nothing to send: nothing to wait for
@@ -293,9 +297,11 @@ def test_consumer_reports_an_unreachable_broker_as_unavailable() -> None:
         KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}"), group_id="g", bootstrap_timeout_ms=500
     )
     try:
+        assert "not connected yet" in consumer.health().reason
         with pytest.raises(TransportUnavailable, match="cannot reach Kafka"):
             consumer.poll(timeout_s=0.1, max_records=1)
         assert consumer.lag() == {}
+        assert not consumer.health().ready and "cannot reach Kafka" in consumer.health().reason
     finally:
         consumer.shutdown(timeout_s=1)
 
@@ -321,3 +327,29 @@ def test_consumer_does_not_create_topics(kafka_bootstrap: str, topic_prefix: str
         assert config.topics.traces not in admin.list_topics()
     finally:
         admin.close()
+
+
+def test_close_reports_unacknowledged_records_instead_of_raising(caplog: pytest.LogCaptureFixture) -> None:
+    # kafka-python's close() flushes first and raises KafkaTimeoutError when records are still unacked
+    # (the broker is away); shutdown must abandon them with one warning, not a traceback.
+    class Sender:
+        forced = False
+
+        def force_close(self) -> None:
+            self.forced = True
+
+        def join(self, timeout: float) -> None:
+            pass
+
+    class StuckProducer:
+        _sender = Sender()
+
+        def close(self, timeout: float) -> None:
+            raise kerrors.KafkaTimeoutError("Timeout waiting for future")
+
+    transport = KafkaProducerTransport(KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}"))
+    transport._in_flight = 415
+    stuck = StuckProducer()
+    transport._close(stuck, 0.5, "at shutdown")  # type: ignore[arg-type]
+    assert stuck._sender.forced
+    assert "415 records not acknowledged within 0.5s (KafkaTimeoutError)" in caplog.text

@@ -1,19 +1,23 @@
-"""Replay OTLP protobuf (tests/fixtures/otlp) through the REAL OpenTelemetry Python SDK exporters.
+"""Replay the bundled OTLP captures (`fixtures/`) through the real OpenTelemetry Python SDK exporters.
 
-The fixtures are what the SDK exported from real instrumentation; rebuilding SDK span and log objects
-from them and exporting with `OTLPSpanExporter` / `OTLPLogExporter` sends the receiver what a live
-SDK sends (gzip, retries, its own batching), not hand-made requests.
+The captures are what the SDK exported from real instrumentation (see `fixtures/README.md`);
+rebuilding SDK span and log objects from them and exporting with `OTLPSpanExporter` /
+`OTLPLogExporter` sends the receiver what a live SDK sends (gzip, retries), not hand-made requests.
+The demo sender and the test suite both use this module (it needs the `demo` extra: the SDK).
 """
 
 from __future__ import annotations
 
+import os
 import pathlib
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from grpc import Compression
 from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.grpc.exporter import Compression
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -22,9 +26,20 @@ from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    set_span_in_context,
+)
 
-#: The seven instrumentation flavours in tests/fixtures/otlp (see its README).
+#: The bundled captures: package data, so an installed wheel has them too.
+FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
+
+#: The seven instrumentation flavours in FIXTURES (see its README).
 FLAVOURS = (
     "otel-genai-latest-span",
     "otel-genai-latest-event",
@@ -70,6 +85,41 @@ def _context(trace_id: bytes, span_id: bytes) -> SpanContext:
     )
 
 
+def with_fresh_ids(
+    traces: ExportTraceServiceRequest, logs: ExportLogsServiceRequest | None, *, now_ns: int | None = None
+) -> tuple[ExportTraceServiceRequest, ExportLogsServiceRequest | None]:
+    """Copies with a new random trace id per trace (the same in spans and log records) and every
+    timestamp shifted so the last span ends now: a second send is new traffic, not a redelivery."""
+    traces = ExportTraceServiceRequest.FromString(traces.SerializeToString())
+    logs = ExportLogsServiceRequest.FromString(logs.SerializeToString()) if logs is not None else None
+    spans = [s for rs in traces.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    records = [
+        r for rl in (logs.resource_logs if logs else ()) for sl in rl.scope_logs for r in sl.log_records
+    ]
+    latest = max((s.end_time_unix_nano for s in spans), default=0)
+    shift = (time.time_ns() if now_ns is None else now_ns) - latest if latest else 0
+    new_ids: dict[bytes, bytes] = {}
+
+    def fresh(trace_id: bytes) -> bytes:
+        if not trace_id:
+            return trace_id
+        return new_ids.setdefault(trace_id, os.urandom(16))
+
+    for span in spans:
+        span.trace_id = fresh(span.trace_id)
+        span.start_time_unix_nano += shift
+        span.end_time_unix_nano += shift
+        for event in span.events:
+            event.time_unix_nano += shift
+    for record in records:
+        record.trace_id = fresh(record.trace_id)
+        if record.time_unix_nano:
+            record.time_unix_nano += shift
+        if record.observed_time_unix_nano:
+            record.observed_time_unix_nano += shift
+    return traces, logs
+
+
 def spans_from(request: ExportTraceServiceRequest) -> list[ReadableSpan]:
     spans = []
     for resource_spans in request.resource_spans:
@@ -105,12 +155,19 @@ def log_records_from(request: ExportLogsServiceRequest) -> list[ReadableLogRecor
         for scope_logs in resource_logs.scope_logs:
             scope = InstrumentationScope(scope_logs.scope.name, scope_logs.scope.version or None)
             for log in scope_logs.log_records:
+                # The span context travels as a Context (the trace_id= keywords are deprecated).
+                span = NonRecordingSpan(
+                    SpanContext(
+                        int.from_bytes(log.trace_id, "big"),
+                        int.from_bytes(log.span_id, "big"),
+                        is_remote=False,
+                        trace_flags=TraceFlags(log.flags & 0xFF),
+                    )
+                )
                 record = LogRecord(
                     timestamp=log.time_unix_nano or None,
                     observed_timestamp=log.observed_time_unix_nano or None,
-                    trace_id=int.from_bytes(log.trace_id, "big") if log.trace_id else None,
-                    span_id=int.from_bytes(log.span_id, "big") if log.span_id else None,
-                    trace_flags=TraceFlags(log.flags & 0xFF),
+                    context=set_span_in_context(span, Context()),
                     severity_text=log.severity_text or None,
                     severity_number=SeverityNumber(log.severity_number) if log.severity_number else None,
                     body=any_value(log.body) if log.HasField("body") else None,
@@ -143,3 +200,13 @@ def replay(
         logs_ok = all(log_exporter.export(log_records_from(r)).name == "SUCCESS" for r in logs)
         log_exporter.shutdown()
     return traces_ok, logs_ok
+
+
+def trace_ids(request: ExportTraceServiceRequest) -> list[bytes]:
+    """The distinct trace ids of a traces request, in first-seen order."""
+    seen: dict[bytes, None] = {}
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                seen.setdefault(span.trace_id)
+    return list(seen)

@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from tests.otlp_replay import attributes, replay
+from processor.demo.replay import attributes, replay
 
 
 class _Sink(trace_service_pb2_grpc.TraceServiceServicer, logs_service_pb2_grpc.LogsServiceServicer):
@@ -77,3 +77,32 @@ def test_replay_through_sdk_exporters_preserves_ids_attributes_and_bodies(
     assert _span_view(sink.traces[0]) == _span_view(traces)
     if logs:
         assert _log_view(sink.logs[0]) == _log_view(logs[0])
+
+
+def test_fresh_ids_are_new_per_trace_and_shared_by_spans_and_logs(otlp_fixtures: pathlib.Path) -> None:
+    from processor.demo.replay import load_flavour, with_fresh_ids
+
+    traces, logs = load_flavour(otlp_fixtures, "otel-genai-latest-event")
+    assert logs is not None
+    now_ns = 2_000_000_000_000_000_000
+    fresh_traces, fresh_logs = with_fresh_ids(traces, logs, now_ns=now_ns)
+    assert fresh_logs is not None
+
+    def span_ids(request):  # (old or new) trace id per span id
+        return {
+            s.span_id: s.trace_id for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans
+        }
+
+    old, new = span_ids(traces), span_ids(fresh_traces)
+    assert old.keys() == new.keys()
+    mapping = {old[span]: new[span] for span in old}
+    assert len(set(mapping.values())) == len(mapping) == 2  # one new id per trace, two traces
+    assert not set(mapping) & set(mapping.values())
+    for rl in fresh_logs.resource_logs:
+        for sl in rl.scope_logs:
+            for record in sl.log_records:
+                assert record.trace_id == new[record.span_id]  # still joined to its span
+    ends = [
+        s.end_time_unix_nano for rs in fresh_traces.resource_spans for ss in rs.scope_spans for s in ss.spans
+    ]
+    assert max(ends) == now_ns

@@ -1,0 +1,455 @@
+"""Benchmark: evalstream's receiver vs the OTel Collector, same load, same broker, server CPU from /proc.
+
+Reproduce:  .venv/bin/python bench/vs_collector.py [--requests 2000] [--streams 4] [--rounds 1]
+
+Starts a Kafka broker of its own (deploy/local/kafka.sh; `--bootstrap HOST:PORT` uses a running one),
+the Collector the project builds (deploy/collector/build-otelcol.sh: otlp receiver ->
+probabilistic_sampler in hash_seed mode -> kafka exporter, partition_traces_by_id, murmur2, acks=all,
+gzip, no sending queue, so like ours it answers only after the broker's ack) and our receiver
+(`python -m processor receiver`, Kafka transport, acks=all, gzip). Both get the same pre-serialised
+requests (bench/otlp_load.py: 500 spans = 25 traces x 20 spans each) from a raw-bytes gRPC client
+with `--streams` concurrent streams, sampling 5 %. Per server: CPU (utime + stime of the process, all
+threads, from /proc/<pid>/stat) over the measured requests only, peak RSS (VmHWM), records written
+to its topic, and the trace ids those records carry (the two peers must keep the same traces). The
+parse floor is measured in this process on the same bytes: `ExportTraceServiceRequest.FromString`
+plus each span's trace id. Ratios are from this one run; the machine may be shared, so absolute
+numbers are noisy, the ratios much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import pathlib
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import grpc
+import yaml
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.admin import NewTopic
+from kafka.structs import TopicPartition
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from otlp_load import SPANS_PER_REQUEST, RequestLoad
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
+BUILD_OTELCOL = REPO / "deploy" / "collector" / "build-otelcol.sh"
+EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+RATE = 0.05
+PARTITIONS = 6
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the whole process (every thread), in seconds."""
+    text = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --- the broker and topics ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def kafka_broker(bootstrap: str | None) -> Iterator[str]:
+    if bootstrap:
+        yield bootstrap
+        return
+    run_dir = tempfile.mkdtemp(prefix="evalstream-bench-kafka-")
+    env = {**os.environ, "EVALSTREAM_KAFKA_RUN": run_dir}
+    done = subprocess.run([str(KAFKA_SH), "start"], env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise SystemExit(f"kafka.sh start failed:\n{done.stderr[-3000:]}")
+    address = next(
+        line.split("=", 1)[1]
+        for line in done.stdout.splitlines()
+        if line.startswith("KAFKA_BOOTSTRAP_SERVERS=")
+    )
+    try:
+        yield address
+    finally:
+        subprocess.run([str(KAFKA_SH), "stop"], env=env, capture_output=True, timeout=180)
+        with contextlib.suppress(OSError):
+            os.rmdir(run_dir)
+
+
+def create_topics(bootstrap: str, names: list[str]) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="evalstream-bench")
+    try:
+        admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names], timeout_ms=30_000)
+    finally:
+        admin.close()
+
+
+def delete_topics(bootstrap: str, names: list[str]) -> None:
+    with contextlib.suppress(Exception):
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="evalstream-bench")
+        try:
+            admin.delete_topics(names, timeout_ms=30_000)
+        finally:
+            admin.close()
+
+
+def record_keys(bootstrap: str, topic: str) -> list[bytes]:
+    """Every record key written to `topic` (read from the start until the end offsets)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="evalstream-bench"
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        keys: list[bytes] = []
+        deadline = time.monotonic() + 60
+        while any(consumer.position(tp) < ends[tp] for tp in partitions) and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=1000).values():
+                keys.extend(bytes(r.key or b"") for r in records)
+        return keys
+    finally:
+        consumer.close()
+
+
+# --- the two servers ------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    endpoint: str
+    topic: str
+    process: subprocess.Popen[bytes]
+    log_path: pathlib.Path
+    ready: Callable[[], bool]
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+
+def collector_config(endpoint: str, bootstrap: str, topic: str) -> dict:
+    return {
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": endpoint}}}},
+        "processors": {
+            "probabilistic_sampler": {"mode": "hash_seed", "hash_seed": 0, "sampling_percentage": RATE * 100}
+        },
+        "exporters": {
+            "kafka": {
+                "brokers": [bootstrap],
+                "client_id": "otelcol-bench",
+                "traces": {"topic": topic, "encoding": "otlp_proto"},
+                "partition_traces_by_id": True,
+                "record_partitioner": {"sticky_key": {"hasher": "murmur2"}},
+                "producer": {"required_acks": "all", "compression": "gzip"},
+                "timeout": "10s",
+                "sending_queue": {"enabled": False},  # reply after the broker's ack, as our receiver does
+                "retry_on_failure": {"enabled": False},
+            }
+        },
+        "service": {
+            "telemetry": {"metrics": {"level": "none"}, "logs": {"level": "warn"}},
+            "pipelines": {
+                "traces": {
+                    "receivers": ["otlp"],
+                    "processors": ["probabilistic_sampler"],
+                    "exporters": ["kafka"],
+                }
+            },
+        },
+    }
+
+
+def start_collector(workdir: pathlib.Path, binary: str, bootstrap: str, topic: str) -> Server:
+    endpoint = f"127.0.0.1:{free_port()}"
+    config = workdir / "otelcol.yaml"
+    config.write_text(yaml.safe_dump(collector_config(endpoint, bootstrap, topic)))
+    log_path = workdir / "otelcol.log"
+    process = subprocess.Popen(
+        [binary, "--config", str(config)], stdout=log_path.open("wb"), stderr=subprocess.STDOUT
+    )
+    return Server("OTel Collector", endpoint, topic, process, log_path, lambda: _grpc_ready(endpoint))
+
+
+def receiver_config(endpoint: str, metrics: str, bootstrap: str, topic: str, priority: bool) -> dict:
+    return {
+        "receiver": {"grpc": {"endpoint": endpoint}},
+        "metrics": {"endpoint": metrics},
+        "sampling": {"rate": RATE, "hash_seed": 0, **({} if priority else {"priority_attribute": ""})},
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "client_id": "evalstream-bench",
+            "topics": {"traces": topic, "logs": topic + "_logs"},
+        },
+    }
+
+
+def start_receiver(workdir: pathlib.Path, bootstrap: str, topic: str, *, priority: bool = True) -> Server:
+    endpoint, metrics = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    name = "evalstream receiver" + ("" if priority else ", override off")
+    config = workdir / f"receiver-{topic}.yaml"
+    config.write_text(yaml.safe_dump(receiver_config(endpoint, metrics, bootstrap, topic, priority)))
+    log_path = workdir / f"receiver-{topic}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "processor", "receiver", "--config", str(config)],
+        cwd=REPO,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{metrics}/readyz", timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    return Server(name, endpoint, topic, process, log_path, ready)
+
+
+def _grpc_ready(endpoint: str) -> bool:
+    host, port = endpoint.rsplit(":", 1)
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, int(port))) == 0
+
+
+def wait_ready(server: Server, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise SystemExit(f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}")
+        if server.ready():
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"{server.name} not ready after {timeout_s}s:\n{server.log_tail()}")
+
+
+def stop(server: Server) -> None:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+
+
+# --- the client and the measurement ---------------------------------------------------------
+
+
+def drive(endpoint: str, load: RequestLoad, first: int, count: int, streams: int) -> float:
+    """Send requests first..first+count over `streams` concurrent unary calls; return wall seconds."""
+    with grpc.insecure_channel(endpoint, options=[("grpc.max_send_message_length", 64 << 20)]) as channel:
+        export = channel.unary_unary(EXPORT_METHOD, request_serializer=None, response_deserializer=None)
+        errors: list[BaseException] = []
+        next_index = iter(range(first, first + count))
+        lock = threading.Lock()
+
+        def stream() -> None:
+            while True:
+                with lock:
+                    index = next(next_index, None)
+                if index is None:
+                    return
+                try:
+                    export(load.body(index), timeout=60)
+                except grpc.RpcError as exc:
+                    errors.append(exc)
+                    return
+
+        threads = [threading.Thread(target=stream) for _ in range(streams)]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - started
+    if errors:
+        raise SystemExit(f"{endpoint}: export failed: {errors[0]}")
+    return wall
+
+
+@dataclass
+class Measured:
+    name: str
+    spans: int
+    cpu_s: float
+    wall_s: float
+    rss_mb: float = float("nan")
+    records: int = 0
+    keys: set[bytes] = field(default_factory=set)
+
+    @property
+    def rate(self) -> float:
+        return self.spans / self.cpu_s if self.cpu_s > 0 else float("inf")
+
+
+def measure_server(server: Server, load: RequestLoad, args: argparse.Namespace, first: int) -> Measured:
+    wait_ready(server)
+    drive(server.endpoint, load, first, args.warmup, args.streams)  # connections, caches, JIT-free warm-up
+    pid = server.process.pid
+    before = cpu_seconds(pid)
+    wall = drive(server.endpoint, load, first + args.warmup, args.requests, args.streams)
+    cpu = cpu_seconds(pid) - before
+    return Measured(server.name, args.requests * SPANS_PER_REQUEST, cpu, wall, peak_rss_mb(pid))
+
+
+def parse_floor(load: RequestLoad, first: int, count: int) -> Measured:
+    bodies = [load.body(i) for i in range(first, first + count)]
+    started_wall, started = time.perf_counter(), time.process_time()
+    for body in bodies:
+        request = ExportTraceServiceRequest.FromString(body)
+        for resource_spans in request.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    span.trace_id  # noqa: B018  (the read is the work)
+    cpu = time.process_time() - started
+    return Measured(
+        "parse floor (FromString + trace ids)",
+        count * SPANS_PER_REQUEST,
+        cpu,
+        time.perf_counter() - started_wall,
+    )
+
+
+def command_line(args: argparse.Namespace) -> str:
+    flags = [f"--requests {args.requests}", f"--streams {args.streams}", f"--rounds {args.rounds}"]
+    if args.override_off:
+        flags.append("--override-off")
+    return ".venv/bin/python bench/vs_collector.py " + " ".join(flags)
+
+
+def print_table(rows: list[Measured], collector: Measured, floor: Measured, args: argparse.Namespace) -> None:
+    print(
+        f"\n{args.requests} requests x {SPANS_PER_REQUEST} spans (25 traces x 20), {args.streams} streams, "
+        f"sampling {RATE:.0%} (hash_seed 0), acks=all, gzip, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at the end"
+    )
+    print(
+        "| peer | spans per server CPU-second | vs Collector | vs parse floor | server CPU-s | wall s "
+        "| peak RSS MB | records written |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for row in [*rows, floor]:
+        is_floor = row is floor
+        print(
+            f"| {row.name} | {row.rate:,.0f} | {row.rate / collector.rate:.2f} | {row.rate / floor.rate:.2f} "
+            f"| {row.cpu_s:.2f} | {row.wall_s:.1f} | {'-' if is_floor else f'{row.rss_mb:.0f}'} "
+            f"| {'-' if is_floor else row.records} |"
+        )
+    print(f"\nReproduce: {command_line(args)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=2000, help="measured requests per peer and round")
+    parser.add_argument("--streams", type=int, default=4, help="concurrent gRPC calls")
+    parser.add_argument("--warmup", type=int, default=40, help="unmeasured requests first")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the whole comparison")
+    parser.add_argument("--override-off", action="store_true", help="also run the receiver without priority")
+    parser.add_argument("--bootstrap", help="use this running broker instead of starting one")
+    parser.add_argument("--otelcol", help="Collector binary (default: deploy/collector/build-otelcol.sh)")
+    args = parser.parse_args(argv)
+    binary = (
+        args.otelcol
+        or subprocess.run(
+            [str(BUILD_OTELCOL)], capture_output=True, text=True, check=True, timeout=1800
+        ).stdout.strip()
+    )
+    load = RequestLoad()
+    print(f"request: {load.request_bytes:,} bytes, {SPANS_PER_REQUEST} spans; Collector: {binary}")
+    status = 0
+    with (
+        kafka_broker(args.bootstrap) as bootstrap,
+        tempfile.TemporaryDirectory(prefix="evalstream-bench-") as tmp,
+    ):
+        workdir = pathlib.Path(tmp)
+        run_id = uuid.uuid4().hex[:8]
+        ratios: dict[str, list[float]] = {}
+        for round_index in range(args.rounds):
+            first = round_index * (args.requests + args.warmup)  # fresh trace ids every round
+            peers: list[tuple[str, Callable[[str], Server]]] = [
+                ("collector", lambda t: start_collector(workdir, binary, bootstrap, t)),
+                ("receiver", lambda t: start_receiver(workdir, bootstrap, t)),
+            ]
+            if args.override_off:
+                peers.append(
+                    ("receiver_off", lambda t: start_receiver(workdir, bootstrap, t, priority=False))
+                )
+            topics = {key: f"bench_{run_id}_{round_index}_{key}" for key, _ in peers}
+            create_topics(bootstrap, [*topics.values(), *(t + "_logs" for t in topics.values())])
+            # rotate who goes first each round: a later peer may find a warmer broker, page cache, CPU
+            shift = round_index % len(peers)
+            order = peers[shift:] + peers[:shift]
+            measured: dict[str, Measured] = {}
+            try:
+                for key, start in order:
+                    server = start(topics[key])
+                    try:
+                        row = measure_server(server, load, args, first)
+                    finally:
+                        stop(server)
+                    row.name = server.name
+                    keys = record_keys(bootstrap, topics[key])
+                    row.records, row.keys = len(keys), set(keys)
+                    measured[key] = row
+            finally:
+                delete_topics(bootstrap, [*topics.values(), *(t + "_logs" for t in topics.values())])
+            rows = [measured[key] for key, _ in peers]
+            floor = parse_floor(load, first + args.warmup, min(args.requests, 1000))
+            print_table(rows, rows[0], floor, args)
+            print(f"round {round_index + 1}, order: {', '.join(measured[key].name for key, _ in order)}")
+            for row in rows:
+                ratios.setdefault(row.name, []).append(row.rate / rows[0].rate)
+            ratios.setdefault("parse floor", []).append(floor.rate / rows[0].rate)
+            expected = {
+                tid.hex().encode()
+                for i in range(first, first + args.warmup + args.requests)
+                for tid in load.trace_ids(i)
+            }
+            for row in rows[1:]:
+                same = row.keys == rows[0].keys
+                print(
+                    f"kept traces: {row.name} {len(row.keys)}, Collector {len(rows[0].keys)}: "
+                    f"{'identical' if same else 'DIFFERENT'}; of {len(expected)} sent"
+                )
+                if not same or not row.keys <= expected:
+                    status = 1
+    if args.rounds > 1:
+        print("\nvs Collector over the rounds (min-max):")
+        for name, values in ratios.items():
+            print(f"  {name}: {min(values):.2f}-{max(values):.2f}")
+    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

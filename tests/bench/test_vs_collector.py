@@ -1,0 +1,68 @@
+"""bench/vs_collector.py in a tiny configuration: both servers run, keep the same traces, the table prints.
+
+No timing is asserted (performance goals live in the bench's output, not in tests); this keeps the
+bench from rotting. Needs a broker (marker kafka) and the Collector build (skips without Go).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import vs_collector
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_cpu_and_rss_come_from_proc() -> None:
+    assert vs_collector.cpu_seconds(os.getpid()) > 0
+    assert vs_collector.peak_rss_mb(os.getpid()) > 1
+
+
+def test_collector_config_samples_like_the_receiver() -> None:
+    config = vs_collector.collector_config("127.0.0.1:1", "127.0.0.1:2", "t")
+    sampler = config["processors"]["probabilistic_sampler"]
+    assert sampler == {"mode": "hash_seed", "hash_seed": 0, "sampling_percentage": 5.0}
+    exporter = config["exporters"]["kafka"]
+    assert exporter["producer"]["required_acks"] == "all"
+    assert exporter["record_partitioner"]["sticky_key"]["hasher"] == "murmur2"
+    receiver = vs_collector.receiver_config("a:1", "b:2", "c:3", "t", priority=True)
+    assert receiver["sampling"] == {"rate": vs_collector.RATE, "hash_seed": 0}
+
+
+@pytest.mark.kafka
+def test_tiny_run_keeps_the_same_traces_as_the_collector(kafka_bootstrap: str) -> None:
+    if shutil.which("go") is None:
+        pytest.skip("Go is not installed: cannot build the Collector")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "vs_collector.py"),
+            "--requests",
+            "8",
+            "--streams",
+            "2",
+            "--warmup",
+            "2",
+            "--bootstrap",
+            kafka_bootstrap,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^\| (OTel Collector|evalstream receiver) \|.* \| (\d+) \|$", done.stdout, re.M)
+    }
+    assert set(rows) == {"OTel Collector", "evalstream receiver"}, done.stdout
+    assert rows["OTel Collector"] == rows["evalstream receiver"] > 0
+    assert "evalstream receiver" in done.stdout and "identical" in done.stdout
+    assert "Reproduce: .venv/bin/python bench/vs_collector.py --requests 8 --streams 2" in done.stdout
