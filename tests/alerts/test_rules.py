@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from processor.alerts.rules import groups, prometheus_rule, rules_file
+from processor.alerts.rules import alert_name, groups, prometheus_rule, rules_file, scorer_names
 from processor.config import load, parse
 from processor.errors import ConfigError
 
@@ -63,7 +63,8 @@ def test_rules_follow_the_scorers_slices_prefix_and_alerts_of_the_config() -> No
 def test_absolute_mode_is_the_articles_rule_only() -> None:
     config = parse({"alerts": {"drift": "absolute", "floor": 0.5, "baseline": 0.7}})
     names = {r["alert"] for r in alerts_of(groups(config)) if "scorer" in r["labels"]}
-    assert names == {"EvalRelevanceBelowFloor", "EvalContextRelevanceBelowFloor"}
+    assert "EvalGroundednessBelowFloor" in names
+    assert names == {alert_name(scorer, "BelowFloor") for scorer in scorer_names(config)}
 
 
 def test_prometheus_rule_wraps_the_same_groups() -> None:
