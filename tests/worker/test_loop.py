@@ -8,7 +8,7 @@ import time
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from processor._proto import eval_result_pb2
 from processor.extract import select_logs, select_traces
@@ -23,6 +23,7 @@ from processor.transport.codec import DEAD_LETTER_REASON
 from processor.transport.memory import MemoryTransport
 from processor.worker.config import WorkerConfig
 from processor.worker.loop import Worker, _OffsetBook
+from tests import poison
 
 KEEP_ALL = TraceIdSampler(SamplingConfig(rate=1.0))
 SLICES = SlicesConfig()
@@ -189,3 +190,90 @@ def test_revoked_partitions_drop_their_open_traces(otlp_fixtures: pathlib.Path) 
     worker.step()
     worker.revoked([("traces", 0)])
     assert worker.drain() == 0
+
+
+# --- per-trace isolation (issue 9) -------------------------------------------------------------------
+
+
+def _request_records(request: ExportTraceServiceRequest) -> list[Record]:
+    return [
+        Record(Signal.TRACES, trace_key(tid), req.SerializeToString())
+        for tid, req in select_traces(request, KEEP_ALL, SLICES).traces.items()
+    ]
+
+
+def _tenant_count(registry: CollectorRegistry, tenant: str) -> float:
+    total = 0.0
+    for family in registry.collect():
+        for s in family.samples:
+            if s.name == "app_eval_relevance_count" and s.labels.get("tenant") == tenant:
+                total += s.value
+    return total
+
+
+@pytest.mark.parametrize("publish_results", [True, False])
+def test_lone_surrogates_are_replaced_and_scored_and_metrics_still_scrape(
+    otlp_fixtures: pathlib.Path, publish_results: bool
+) -> None:
+    transport, registry = RecordingTransport(), CollectorRegistry()
+    records = [
+        *_request_records(poison.poison_messages(otlp_fixtures)),
+        *_request_records(poison.poison_model(otlp_fixtures)),
+        *_request_records(poison.canary(otlp_fixtures)),
+    ]
+    transport.send(records, timeout_s=1)
+    worker = _worker(transport, registry, publish_results=publish_results)
+    _run_until(worker, lambda: _tenant_count(registry, "canary") == 2)
+    assert _tenant_count(registry, "poison") == 4  # the poisoned calls are scored too, text repaired
+    text = generate_latest(registry).decode("utf-8")
+    assert 'model="gpt-4o\ufffd"' in text
+    if publish_results:
+        results = _results(transport)
+        assert len(results) == 6
+        assert "refund window? \ufffd" in {r.question for r in results}
+        assert "gpt-4o\ufffd" in {r.model for r in results}
+    assert transport.commits[-1][("traces", 0)] == len(records)
+
+
+def _failing_on(bad: set[str], original, case_of):  # type: ignore[no-untyped-def]
+    def failing(*args):  # type: ignore[no-untyped-def]
+        if case_of(*args) in bad:
+            raise UnicodeEncodeError("utf-8", "\udc80", 0, 1, "surrogates not allowed")
+        return original(*args)
+
+    return failing
+
+
+@pytest.mark.parametrize("reason", ["extract_failed", "score_failed", "result_failed", "labels_failed"])
+def test_a_step_raising_on_one_trace_dead_letters_that_trace_only(
+    otlp_fixtures: pathlib.Path, monkeypatch: pytest.MonkeyPatch, reason: str
+) -> None:
+    from processor.extract import TraceAssembly
+    from processor.worker import loop
+
+    bad_request = poison.poison_messages(otlp_fixtures)
+    bad = {tid.hex() for tid in poison.trace_ids(bad_request)}
+    if reason == "extract_failed":
+        first_trace = lambda assembly, slices: next(iter(assembly._spans)).hex()  # noqa: E731
+        monkeypatch.setattr(TraceAssembly, "cases", _failing_on(bad, TraceAssembly.cases, first_trace))
+    elif reason == "score_failed":
+        case_trace = lambda scorers, case: case.trace_id  # noqa: E731
+        monkeypatch.setattr(loop, "run_scorers", _failing_on(bad, loop.run_scorers, case_trace))
+    elif reason == "result_failed":
+        case_trace = lambda case, score: case.trace_id  # noqa: E731
+        monkeypatch.setattr(loop, "result_record", _failing_on(bad, loop.result_record, case_trace))
+    else:
+        case_trace = lambda metrics, case: case.trace_id  # noqa: E731
+        failing = _failing_on(bad, WorkerMetrics.labels_for, case_trace)
+        monkeypatch.setattr(WorkerMetrics, "labels_for", failing)
+    transport, registry = RecordingTransport(), CollectorRegistry()
+    records = [*_request_records(bad_request), *_request_records(poison.canary(otlp_fixtures))]
+    transport.send(records, timeout_s=1)
+    worker = _worker(transport, registry)
+    _run_until(worker, lambda: _tenant_count(registry, "canary") == 2)
+    dead = [r for r in transport.sent if r.signal is Signal.DEAD_LETTER]
+    assert {dict(r.headers)[DEAD_LETTER_REASON] for r in dead} == {reason.encode()}
+    assert {r.key.decode() for r in dead} == bad
+    assert registry.get_sample_value("evalstream_worker_poison_traces_total", {"reason": reason}) == 2
+    assert _tenant_count(registry, "poison") == 0
+    assert transport.commits[-1][("traces", 0)] == len(records)  # committed past the poison
