@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import pathlib
 import re
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 import jsonschema.exceptions
 
 from processor.errors import ConfigError
-from processor.model import EvalCase, Score
+from processor.model import EvalCase, Outcome, Score
 from processor.scorers import _text, context, contract, judge, language_match, relevance, semantic_relevance
 from processor.scorers._params import Params
 from processor.scorers.chat import ChatClient, HttpxChatClient, chat_completions_url
@@ -53,29 +54,44 @@ def _stopwords(params: Params) -> frozenset[str]:
     return _text.default_stopwords(extra, builtin=use_builtin)
 
 
+def _max_text_chars(params: Params) -> int:
+    """`max_text_chars`: how much of each text a heuristic scorer reads (bounds its cost per case)."""
+    return params.int("max_text_chars", _text.DEFAULT_MAX_TEXT_CHARS, low=100)
+
+
 def _relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
     params = Params(spec.params, path)
     stop = _stopwords(params)
+    max_chars = _max_text_chars(params)
     params.done()
     return relevance.RelevanceScorer(
-        spec.name, threshold=_threshold(spec, relevance.DEFAULT_THRESHOLD), stopwords=stop
+        spec.name,
+        threshold=_threshold(spec, relevance.DEFAULT_THRESHOLD),
+        stopwords=stop,
+        max_text_chars=max_chars,
     )
 
 
 def _context_relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
     params = Params(spec.params, path)
     stop = _stopwords(params)
+    max_chars = _max_text_chars(params)
     params.done()
     threshold = _threshold(spec, context.DEFAULT_CONTEXT_RELEVANCE_THRESHOLD)
-    return context.ContextRelevanceScorer(spec.name, threshold=threshold, stopwords=stop)
+    return context.ContextRelevanceScorer(
+        spec.name, threshold=threshold, stopwords=stop, max_text_chars=max_chars
+    )
 
 
 def _groundedness(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
     params = Params(spec.params, path)
     stop = _stopwords(params)
+    max_chars = _max_text_chars(params)
     params.done()
     threshold = _threshold(spec, context.DEFAULT_GROUNDEDNESS_THRESHOLD)
-    return context.GroundednessScorer(spec.name, threshold=threshold, stopwords=stop)
+    return context.GroundednessScorer(
+        spec.name, threshold=threshold, stopwords=stop, max_text_chars=max_chars
+    )
 
 
 def _semantic_relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
@@ -334,7 +350,8 @@ def run_scorers(scorers: Sequence[Scorer], case: EvalCase) -> list[Score]:
 
     A case without content (metadata-only instrumentation) is skipped with `no_content` by every
     scorer rather than scored as empty text; a scorer that raises yields an ERROR with reason
-    `exception`; one that returns something other than a Score yields `bad_return`.
+    `exception`; one that returns something other than a Score, or a SCORED value that is not a
+    number in [0, 1] (NaN, 1.5, "high"), yields `bad_return`.
     """
     if not case.has_content:
         return [Score.skipped(s.name, "no_content") for s in scorers]
@@ -346,6 +363,10 @@ def run_scorers(scorers: Sequence[Scorer], case: EvalCase) -> list[Score]:
             score = Score.errored(scorer.name, "exception", f"{type(exc).__name__}: {exc}")
         if not isinstance(score, Score):
             score = Score.errored(scorer.name, "bad_return", f"returned {type(score).__name__}, not Score")
+        else:
+            problem = score_problem(score)
+            if problem:
+                score = Score.errored(scorer.name, "bad_return", problem)
         scores.append(score)
     return scores
 
@@ -383,3 +404,20 @@ def _try_batch(scorer: Scorer, cases: Sequence[EvalCase]) -> list[Score] | None:
     if not isinstance(scores, list) or len(scores) != len(cases):
         return None
     return scores if all(isinstance(s, Score) for s in scores) else None
+
+
+def score_problem(score: Score) -> str:
+    """Why a Score cannot be recorded as it is ('' when it can): a SCORED value must be a number in [0, 1].
+
+    Never clamped: a NaN or a 1.5 is a scorer bug to report, not a 0 or a 1 to gate on.
+    """
+    if score.outcome is not Outcome.SCORED:
+        return ""
+    value = score.value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"score value is {type(value).__name__}, not a number"
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        return f"score value {value!r} is outside [0, 1]"
+    if score.passed is not None and not isinstance(score.passed, bool):
+        return f"passed is {type(score.passed).__name__}, not a boolean"
+    return ""

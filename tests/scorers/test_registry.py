@@ -288,3 +288,27 @@ def test_builtin_and_function_together_is_rejected():
     with pytest.raises(ConfigError) as err:
         build_scorer(ScorerSpec(name="x", builtin="regex", function=f"{FIXTURES}:mentions_policy"))
     assert err.value.problems == ["scorers.enabled[0]: set either builtin or function, not both"]
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("high", "score value is str, not a number"),
+        (float("nan"), "score value nan is outside [0, 1]"),
+        (1.5, "score value 1.5 is outside [0, 1]"),
+        (-0.1, "score value -0.1 is outside [0, 1]"),
+    ],
+)
+def test_a_scored_value_outside_0_1_is_a_bad_return_never_clamped(value: object, why: str) -> None:
+    class Wrong:
+        name = "wrong"
+        threshold = 0.5
+
+        def __call__(self, case: EvalCase) -> Score:
+            if isinstance(value, str):
+                return Score("wrong", Outcome.SCORED, value)  # type: ignore[arg-type]
+            return Score.scored("wrong", value, threshold=0.5)  # type: ignore[arg-type]
+
+    (score,) = run_scorers([Wrong()], EvalCase(input="q", output="a"))
+    assert score.outcome is Outcome.ERROR
+    assert (score.reason, score.explanation) == ("bad_return", why)
