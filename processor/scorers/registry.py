@@ -420,4 +420,11 @@ def score_problem(score: Score) -> str:
         return f"score value {value!r} is outside [0, 1]"
     if score.passed is not None and not isinstance(score.passed, bool):
         return f"passed is {type(score.passed).__name__}, not a boolean"
+    threshold = score.threshold
+    if threshold is not None and (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not 0.0 <= threshold <= 1.0  # NaN fails this too
+    ):
+        return f"threshold {threshold!r} is not a number in [0, 1]"
     return ""
