@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from processor.metrics.guard import SERIES, OVERFLOW, CardinalityGuard
+from processor.metrics.guard import OVERFLOW, SERIES, CardinalityGuard
 
 
 def test_admits_up_to_budget_per_label_then_overflows() -> None:
