@@ -12,27 +12,21 @@ Every builder gives its traces fresh random ids, so a test can send them again a
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1 import common_pb2
+
+from processor.demo.replay import with_fresh_ids
 
 LONE_HIGH = "\\ud83d"  # JSON escapes, as they travel inside a (valid UTF-8) string attribute
 LONE_LOW = "\\udc80"
 
 
 def _load(fixtures: pathlib.Path, flavour: str) -> ExportTraceServiceRequest:
-    return ExportTraceServiceRequest.FromString((fixtures / f"{flavour}.traces.pb").read_bytes())
-
-
-def _fresh_ids(request: ExportTraceServiceRequest) -> ExportTraceServiceRequest:
-    new: dict[bytes, bytes] = {}
-    for resource_spans in request.resource_spans:
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                span.trace_id = new.setdefault(span.trace_id, os.urandom(16))
-    return request
+    """The flavour's traces with fresh trace ids (and timestamps ending now)."""
+    traces = ExportTraceServiceRequest.FromString((fixtures / f"{flavour}.traces.pb").read_bytes())
+    return with_fresh_ids(traces, None)[0]
 
 
 def _set_resource(request: ExportTraceServiceRequest, key: str, value: str) -> None:
@@ -53,7 +47,7 @@ def _spans(request: ExportTraceServiceRequest):  # type: ignore[no-untyped-def]
 
 
 def poison_messages(fixtures: pathlib.Path, tenant: str = "poison") -> ExportTraceServiceRequest:
-    request = _fresh_ids(_load(fixtures, "otel-genai-latest-span"))
+    request = _load(fixtures, "otel-genai-latest-span")
     for span in _spans(request):
         for kv in span.attributes:
             if kv.key != "gen_ai.input.messages":
@@ -68,7 +62,7 @@ def poison_messages(fixtures: pathlib.Path, tenant: str = "poison") -> ExportTra
 
 
 def poison_model(fixtures: pathlib.Path, tenant: str = "poison") -> ExportTraceServiceRequest:
-    request = _fresh_ids(_load(fixtures, "openinference"))
+    request = _load(fixtures, "openinference")
     for span in _spans(request):
         kept = [kv for kv in span.attributes if kv.key != "llm.model_name"]
         for kv in kept:
@@ -81,7 +75,7 @@ def poison_model(fixtures: pathlib.Path, tenant: str = "poison") -> ExportTraceS
 
 
 def canary(fixtures: pathlib.Path, tenant: str = "canary") -> ExportTraceServiceRequest:
-    request = _fresh_ids(_load(fixtures, "otel-genai-latest-span"))
+    request = _load(fixtures, "otel-genai-latest-span")
     _set_resource(request, "app.tenant", tenant)
     return request
 
