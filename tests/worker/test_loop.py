@@ -277,3 +277,66 @@ def test_a_step_raising_on_one_trace_dead_letters_that_trace_only(
     assert registry.get_sample_value("evalstream_worker_poison_traces_total", {"reason": reason}) == 2
     assert _tenant_count(registry, "poison") == 0
     assert transport.commits[-1][("traces", 0)] == len(records)  # committed past the poison
+
+
+@pytest.mark.kafka
+def test_on_kafka_a_poison_trace_is_dead_lettered_and_committed_past(
+    otlp_fixtures: pathlib.Path, kafka_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real broker: the trace whose result record raises lands on the DLQ topic with its reason, the
+    canary after it is scored, and the group's committed offsets reach the end of every partition."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    from processor.transport.kafka import KafkaConsumerTransport, KafkaProducerTransport, create_topics
+    from processor.worker import loop
+    from tests.transport.test_kafka import consume_all, kafka_config
+
+    config = kafka_config(kafka_bootstrap, topic_prefix, partitions=2)
+    create_topics(config)
+    bad_request = poison.poison_messages(otlp_fixtures)
+    bad = {tid.hex() for tid in poison.trace_ids(bad_request)}
+    case_trace = lambda case, score: case.trace_id  # noqa: E731
+    monkeypatch.setattr(loop, "result_record", _failing_on(bad, loop.result_record, case_trace))
+    producer = KafkaProducerTransport(config, registry=CollectorRegistry())
+    producer.start()
+    group = f"{topic_prefix}-workers"
+    consumer = KafkaConsumerTransport(config, group_id=group)
+    registry = CollectorRegistry()
+    try:
+        assert producer.wait_ready(60)
+        records = [*_request_records(bad_request), *_request_records(poison.canary(otlp_fixtures))]
+        producer.send(records, timeout_s=30)
+        metrics = WorkerMetrics(registry, prefix="app_eval", label_names=SLICES.names, max_label_values=50)
+        worker = Worker(
+            WorkerConfig(assembly_window_s=0.5, poll_timeout_s=0.5),
+            slices=SLICES,
+            scorers=build_scorers([ScorerSpec(name="relevance", threshold=0.5)]),
+            consumer=consumer,
+            metrics=metrics,
+            producer=producer,
+        )
+        _run_until(worker, lambda: _tenant_count(registry, "canary") == 2, limit_s=90)
+        assert _tenant_count(registry, "canary") == 2
+    finally:
+        consumer.shutdown(timeout_s=5)
+        producer.shutdown(timeout_s=5)
+    reason = {"reason": "result_failed"}
+    assert registry.get_sample_value("evalstream_worker_poison_traces_total", reason) == 2
+    dlq = KafkaConsumerTransport(config, group_id=f"{topic_prefix}-dlq", signals=(Signal.DEAD_LETTER,))
+    try:
+        dead = consume_all(dlq, 2, max_polls=60)
+    finally:
+        dlq.shutdown(timeout_s=5)
+    assert {c.record.key.decode() for c in dead} == bad
+    assert {dict(c.record.headers)[DEAD_LETTER_REASON] for c in dead} == {b"result_failed"}
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    reader = KafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    try:
+        committed = {tp: meta.offset for tp, meta in admin.list_group_offsets(group)[group].items()}
+        spans = [TopicPartition(config.topics.traces, p) for p in range(2)]
+        ends = reader.end_offsets(spans)
+    finally:
+        admin.close()
+        reader.close()
+    assert sum(ends.values()) == len(records)
+    assert {tp: committed.get(tp, 0) for tp in spans if ends[tp]} == {tp: n for tp, n in ends.items() if n}
