@@ -10,6 +10,7 @@ wrong raises ConfigError with messages that lead with the key path, e.g.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import math
@@ -23,6 +24,7 @@ import jsonschema.exceptions
 
 from processor.errors import ConfigError
 from processor.model import EvalCase, Outcome, Score
+from processor.sanitize import valid_text
 from processor.scorers import _text, context, contract, judge, language_match, relevance, semantic_relevance
 from processor.scorers._params import Params
 from processor.scorers.chat import ChatClient, HttpxChatClient, chat_completions_url
@@ -367,6 +369,13 @@ def run_scorers(scorers: Sequence[Scorer], case: EvalCase) -> list[Score]:
             problem = score_problem(score)
             if problem:
                 score = Score.errored(scorer.name, "bad_return", problem)
+            elif (
+                valid_text(score.reason) != score.reason or valid_text(score.explanation) != score.explanation
+            ):
+                # A scorer's own text is an entry point too: a lone surrogate must not poison the trace.
+                score = dataclasses.replace(
+                    score, reason=valid_text(score.reason), explanation=valid_text(score.explanation)
+                )
         scores.append(score)
     return scores
 
@@ -407,10 +416,13 @@ def _try_batch(scorer: Scorer, cases: Sequence[EvalCase]) -> list[Score] | None:
 
 
 def score_problem(score: Score) -> str:
-    """Why a Score cannot be recorded as it is ('' when it can): a SCORED value must be a number in [0, 1].
+    """Why a Score cannot be recorded as it is ('' when it can): text fields must be strings, and a
+    SCORED value a number in [0, 1] with a boolean `passed` and a threshold in [0, 1].
 
     Never clamped: a NaN or a 1.5 is a scorer bug to report, not a 0 or a 1 to gate on.
     """
+    if not isinstance(score.reason, str) or not isinstance(score.explanation, str):
+        return "reason and explanation must be strings"
     if score.outcome is not Outcome.SCORED:
         return ""
     value = score.value

@@ -312,3 +312,15 @@ def test_a_scored_value_outside_0_1_is_a_bad_return_never_clamped(value: object,
     (score,) = run_scorers([Wrong()], EvalCase(input="q", output="a"))
     assert score.outcome is Outcome.ERROR
     assert (score.reason, score.explanation) == ("bad_return", why)
+
+
+def test_a_lone_surrogate_in_a_scorers_own_text_is_replaced_not_recorded() -> None:
+    class Chatty:
+        name = "chatty"
+        threshold = None
+
+        def __call__(self, case: EvalCase) -> Score:
+            return Score.skipped("chatty", "odd\udc80", explanation="see \ud83d")
+
+    (score,) = run_scorers([Chatty()], EvalCase(input="q", output="a"))
+    assert (score.reason, score.explanation) == ("odd\ufffd", "see \ufffd")
