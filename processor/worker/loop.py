@@ -29,7 +29,7 @@ from processor.errors import EvalstreamError, InvalidRequest
 from processor.extract import TraceAssembly
 from processor.extract.config import SlicesConfig
 from processor.metrics import WorkerMetrics
-from processor.model import EvalCase, Score
+from processor.model import EvalCase, Outcome, Score
 from processor.scorers import Scorer, run_scorers
 from processor.transport import Consumed, Consumer, Producer, Record, Signal, codec
 from processor.worker.config import WorkerConfig
@@ -283,8 +283,8 @@ class Worker:
             step = "result_failed"
             records = [result_record(case, score) for case, score in pairs] if self.producer else []
             step = "labels_failed"
-            for case in cases:
-                self.metrics.labels_for(case)
+            for case in {id(case): case for case, score in pairs if score.outcome is Outcome.SCORED}.values():
+                self.metrics.labels_for(case)  # what `record` will observe under, built before publishing
         except Exception:  # a bug triggered by one trace costs that trace only
             log.exception("trace %s: %s; dead-lettering it", trace_id.hex(), step)
             return step
