@@ -270,17 +270,24 @@ class Worker:
             self._book.done(position, offset)
         return True
 
-    def _prepare(self, trace_id: bytes) -> _Prepared | str:
-        """Extract, score and encode one trace; the failing step's name when one raises."""
-        trace = self._pending[trace_id]
-        step = "extract_failed"
+    def _extract(self, trace_id: bytes) -> list[EvalCase] | None:
         try:
-            cases = trace.assembly.cases(self.slices)
-            self.metrics.cases.inc(len(cases))
-            step = "score_failed"
-            outcomes = [self._score_case(case) for case in cases]
-            pairs = [(case, score) for case, scores in zip(cases, outcomes, strict=True) for score in scores]
-            step = "result_failed"
+            return self._pending[trace_id].assembly.cases(self.slices)
+        except Exception:  # a bug triggered by one trace costs that trace only
+            log.exception("trace %s: extraction failed; dead-lettering it", trace_id.hex())
+            return None
+
+    def _prepare(
+        self, trace_id: bytes, cases: list[EvalCase], outcomes: list[list[Score] | None]
+    ) -> _Prepared | str:
+        """One trace's scores and result records; the failing step's name when one raised."""
+        if any(scores is None for scores in outcomes):
+            return "score_failed"
+        pairs = [
+            (case, score) for case, scores in zip(cases, outcomes, strict=True) for score in scores or ()
+        ]
+        step = "result_failed"
+        try:
             records = [result_record(case, score) for case, score in pairs] if self.producer else []
             step = "labels_failed"
             for case in {id(case): case for case, score in pairs if score.outcome is Outcome.SCORED}.values():
@@ -288,14 +295,25 @@ class Worker:
         except Exception:  # a bug triggered by one trace costs that trace only
             log.exception("trace %s: %s; dead-lettering it", trace_id.hex(), step)
             return step
-        return _Prepared(trace_id, trace, len(cases), pairs, records)
+        return _Prepared(trace_id, self._pending[trace_id], len(cases), pairs, records)
 
     def _score(self, trace_ids: Sequence[bytes]) -> int:
         if not trace_ids:
             self._commit()
             return 0
+        extracted: list[tuple[bytes, list[EvalCase]]] = []
+        for trace_id in trace_ids:
+            cases = self._extract(trace_id)
+            if cases is None:
+                self._poison(trace_id, "extract_failed")
+            else:
+                extracted.append((trace_id, cases))
+        every_case = [case for _, cases in extracted for case in cases]
+        self.metrics.cases.inc(len(every_case))
+        outcomes = iter(self._pool.map(self._score_case, every_case))
         prepared: list[_Prepared] = []
-        for trace_id, outcome in zip(trace_ids, self._pool.map(self._prepare, trace_ids), strict=True):
+        for trace_id, cases in extracted:
+            outcome = self._prepare(trace_id, cases, [next(outcomes) for _ in cases])
             if isinstance(outcome, str):
                 self._poison(trace_id, outcome)
             else:
@@ -319,12 +337,17 @@ class Worker:
         self._commit()
         return sum(p.cases for p in prepared)
 
-    def _score_case(self, case: EvalCase) -> list[Score]:
+    def _score_case(self, case: EvalCase) -> list[Score] | None:
+        """Every scorer on one case; None when something raised all the same (the trace is poison)."""
         scores = []
-        for scorer in self.scorers:
-            started = time.perf_counter()
-            scores.extend(run_scorers([scorer], case))
-            self.metrics.score_duration.labels(scorer.name).observe(time.perf_counter() - started)
+        try:
+            for scorer in self.scorers:
+                started = time.perf_counter()
+                scores.extend(run_scorers([scorer], case))
+                self.metrics.score_duration.labels(scorer.name).observe(time.perf_counter() - started)
+        except Exception:  # run_scorers never raises for a scorer's sake; this is a bug of ours
+            log.exception("scoring a case of trace %s failed", case.trace_id)
+            return None
         return scores
 
     def _publish(self, records: Sequence[Record]) -> bool:
