@@ -6,7 +6,7 @@ import argparse
 import io
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from processor.errors import ConfigError
@@ -291,12 +291,20 @@ def run(args: argparse.Namespace) -> int:
         summary.overall
     )
     report.write_console(results, summary, verdict, sys.stdout)
-    if args.junit:
-        report.write_junit(args.junit, results)
-    if args.report:
-        report.write_json(args.report, results, summary, verdict)
-    if args.prom_file:
-        report.write_prom(args.prom_file, summary)
+    writes: tuple[tuple[str, str | None, Callable[[str], None]], ...] = (
+        ("--junit", args.junit, lambda path: report.write_junit(path, results)),
+        ("--report", args.report, lambda path: report.write_json(path, results, summary, verdict)),
+        ("--prom-file", args.prom_file, lambda path: report.write_prom(path, summary)),
+    )
+    unwritten = []
+    for flag, path, write in writes:
+        if path:
+            try:
+                write(path)
+            except OSError as exc:
+                unwritten.append(f"{flag} {path}: cannot write: {exc.strerror or exc}")
+    if unwritten:  # the verdict is printed above; the files CI asked for are missing: a usage error
+        raise InputError(unwritten)
     if verdict[0] == 2:
         print(f"{PROG}: {verdict[1]}", file=sys.stderr)
     return verdict[0]

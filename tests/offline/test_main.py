@@ -602,3 +602,15 @@ def test_a_target_calling_sys_exit_at_import_exits_2_with_a_message(tmp_path: pa
     done, _, _ = _hostile_run(tmp_path, FIRST, "--target", "exits_at_import:answer")
     assert done.returncode == 2, done.stderr
     assert "--target: cannot import module 'exits_at_import': SystemExit: 5" in done.stderr
+
+
+def test_a_report_that_cannot_be_written_exits_2_naming_the_flag(tmp_path: pathlib.Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    outs = outputs(tmp_path, OUTPUTS)
+    golden = tmp_path / "golden.jsonl"
+    golden.write_bytes(FIRST)
+    done = run_offline(str(golden), "--outputs", str(outs), "--junit", str(blocker / "junit.xml"))
+    assert done.returncode == 2, done.stderr
+    assert f"--junit {blocker / 'junit.xml'}: cannot write:" in done.stderr
+    assert "Traceback" not in done.stderr
