@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -24,6 +25,8 @@ from processor.offline.runner import CaseResult, ScoreResult, Summary, Tally
 from processor.sanitize import valid_text
 
 INPUT_CHARS = 60
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _one_line(text: str) -> str:
@@ -239,7 +242,8 @@ def write_junit(path: str, results: Sequence[CaseResult]) -> None:
     root = junit_tree(results).getroot()
     assert root is not None  # junit_tree always builds a <testsuites> root
     text = ET.tostring(root, encoding="unicode", xml_declaration=True)
-    write_atomic(path, valid_text(text) + "\n")
+    # XML 1.0 has no escape for most control characters; ElementTree writes them raw (invalid XML).
+    write_atomic(path, _NOT_XML.sub("\ufffd", valid_text(text)) + "\n")
 
 
 def write_prom(path: str, summary: Summary) -> None:

@@ -614,3 +614,14 @@ def test_a_report_that_cannot_be_written_exits_2_naming_the_flag(tmp_path: pathl
     assert done.returncode == 2, done.stderr
     assert f"--junit {blocker / 'junit.xml'}: cannot write:" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_control_characters_in_a_case_leave_the_junit_file_valid_xml(tmp_path: pathlib.Path) -> None:
+    line = json.dumps({"input": "bell\x07 and escape\x1b[31m?", "expected": "30 days", "id": "ctl"}).encode()
+    outs = write_jsonl(tmp_path / "outs.jsonl", [{"id": "ctl", "output": "no\x00idea"}])
+    junit = tmp_path / "junit.xml"
+    done, _, report = _hostile_run(tmp_path, line + b"\n", "--outputs", str(outs), "--junit", str(junit))
+    assert done.returncode == 1, done.stderr
+    failure = ET.parse(junit).getroot().find(".//failure")
+    assert failure is not None and "bell\ufffd and escape\ufffd[31m?" in (failure.text or "")
+    assert _strict_json(report)["cases"][0]["output"] == "no\x00idea"  # type: ignore[index]
