@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from processor.errors import EvalstreamError, InvalidRequest
+from processor.errors import EvalstreamError, InvalidRequest, TooLarge
 from processor.extract import TraceAssembly
 from processor.extract.config import SlicesConfig
 from processor.metrics import WorkerMetrics
@@ -33,7 +33,7 @@ from processor.model import EvalCase, Outcome, Score
 from processor.scorers import Scorer, run_scorers
 from processor.transport import Consumed, Consumer, Producer, Record, Signal, codec
 from processor.worker.config import WorkerConfig
-from processor.worker.results import result_record
+from processor.worker.results import MAX_RESULT_BYTES, result_record
 from processor.worker.stamp import ScoreStamper
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,9 @@ class Worker:
         self.metrics = metrics
         self.producer = producer if config.publish_results else None
         self.dead_letter_producer = producer
+        # A result the producer refuses as too large would be retried for ever: keep them under its limit.
+        limit = getattr(producer, "max_record_bytes", None)
+        self._max_result_bytes = MAX_RESULT_BYTES if limit is None else min(MAX_RESULT_BYTES, limit - 1024)
         self.stamper = stamper
         self._clock = clock
         self._pending: dict[bytes, _PendingTrace] = {}
@@ -233,12 +236,22 @@ class Worker:
             log.exception("assembling trace %s failed; dead-lettering it", trace_id.hex())
             self._poison(trace_id, "assembly_failed")
 
+    def _send_dead_letters(self, consumed: Sequence[Consumed], reason: str) -> None:
+        """Dead-letter records; one too large with our headers goes without its value (the source header
+        still says where to find it), since a refused record would otherwise be retried for ever."""
+        assert self.dead_letter_producer is not None
+        letters = [codec.dead_letter_record(c, reason) for c in consumed]
+        try:
+            self.dead_letter_producer.send(letters, timeout_s=30.0)
+        except TooLarge:
+            letters = [codec.dead_letter_record(c, reason, keep_value=False) for c in consumed]
+            self.dead_letter_producer.send(letters, timeout_s=30.0)
+
     def _dead_letter(self, consumed: Consumed, reason: str) -> None:
         self.metrics.dead_letters.labels(reason).inc()
         if self.dead_letter_producer is not None:
-            record = codec.dead_letter_record(consumed, reason)
             try:
-                self.dead_letter_producer.send([record], timeout_s=30.0)
+                self._send_dead_letters([consumed], reason)
             except EvalstreamError as exc:
                 # Leave the offset pending: committing past it would lose the record.
                 log.warning("dead-letter produce failed, record stays uncommitted: %s", exc)
@@ -256,9 +269,8 @@ class Worker:
         if trace is None:
             return True
         if self.dead_letter_producer is not None and trace.records:
-            letters = [codec.dead_letter_record(consumed, reason) for consumed in trace.records]
             try:
-                self.dead_letter_producer.send(letters, timeout_s=30.0)
+                self._send_dead_letters(trace.records, reason)
             except EvalstreamError as exc:
                 log.warning("dead-letter produce failed, trace stays uncommitted: %s", exc)
                 return False
@@ -288,7 +300,11 @@ class Worker:
         ]
         step = "result_failed"
         try:
-            records = [result_record(case, score) for case, score in pairs] if self.producer else []
+            records = (
+                [result_record(case, score, max_bytes=self._max_result_bytes) for case, score in pairs]
+                if self.producer
+                else []
+            )
             step = "labels_failed"
             for case in {id(case): case for case, score in pairs if score.outcome is Outcome.SCORED}.values():
                 self.metrics.labels_for(case)  # what `record` will observe under, built before publishing

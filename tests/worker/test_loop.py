@@ -11,6 +11,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from prometheus_client import CollectorRegistry, generate_latest
 
 from processor._proto import eval_result_pb2
+from processor.errors import TooLarge
 from processor.extract import select_logs, select_traces
 from processor.extract.config import SlicesConfig
 from processor.metrics import WorkerMetrics
@@ -19,7 +20,7 @@ from processor.sampler.trace_id import TraceIdSampler
 from processor.scorers import build_scorers
 from processor.scorers.config import ScorerSpec
 from processor.transport import Record, Signal, trace_key
-from processor.transport.codec import DEAD_LETTER_REASON
+from processor.transport.codec import DEAD_LETTER_REASON, DEAD_LETTER_VALUE_DROPPED
 from processor.transport.memory import MemoryTransport
 from processor.worker.config import WorkerConfig
 from processor.worker.loop import Worker, _OffsetBook
@@ -236,10 +237,10 @@ def test_lone_surrogates_are_replaced_and_scored_and_metrics_still_scrape(
 
 
 def _failing_on(bad: set[str], original, case_of):  # type: ignore[no-untyped-def]
-    def failing(*args):  # type: ignore[no-untyped-def]
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
         if case_of(*args) in bad:
             raise UnicodeEncodeError("utf-8", "\udc80", 0, 1, "surrogates not allowed")
-        return original(*args)
+        return original(*args, **kwargs)
 
     return failing
 
@@ -340,3 +341,64 @@ def test_on_kafka_a_poison_trace_is_dead_lettered_and_committed_past(
         reader.close()
     assert sum(ends.values()) == len(records)
     assert {tp: committed.get(tp, 0) for tp in spans if ends[tp]} == {tp: n for tp, n in ends.items() if n}
+
+
+class LimitedTransport(RecordingTransport):
+    """Refuses what the worker produces above `max_record_bytes`, as KafkaProducerTransport does."""
+
+    def __init__(self, max_record_bytes: int) -> None:
+        super().__init__()
+        self.max_record_bytes = max_record_bytes
+
+    def send(self, records, *, timeout_s):  # type: ignore[no-untyped-def]
+        for record in records:
+            size = len(record.key) + len(record.value) + sum(len(k) + len(v) for k, v in record.headers)
+            if record.signal in (Signal.RESULTS, Signal.DEAD_LETTER) and size > self.max_record_bytes:
+                raise TooLarge(f"a record of {size} bytes exceeds {self.max_record_bytes}")
+        super().send(records, timeout_s=timeout_s)
+
+
+def _with_long_question(request: ExportTraceServiceRequest, chars: int) -> ExportTraceServiceRequest:
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                for kv in span.attributes:
+                    if kv.key == "gen_ai.input.messages":
+                        kv.value.string_value = kv.value.string_value.replace(
+                            "What is", "What is " + "x" * chars
+                        )
+    return request
+
+
+@pytest.mark.parametrize("poisoned", [False, True])
+def test_what_the_worker_produces_always_fits_the_producers_record_limit(
+    otlp_fixtures: pathlib.Path, monkeypatch: pytest.MonkeyPatch, poisoned: bool
+) -> None:
+    """A result or dead letter the producer refuses as too large would be retried for ever."""
+    from processor.extract import TraceAssembly
+
+    big_request = _with_long_question(poison.canary(otlp_fixtures, tenant="big"), 30_000)
+    big_records = _request_records(big_request)
+    too_large = {r.key.decode() for r in big_records if len(r.value) > 20_000}
+    assert len(too_large) == 1  # the English call's question is long; the German one's is not
+    if poisoned:
+        bad = {tid.hex() for tid in poison.trace_ids(big_request)}
+        first_trace = lambda assembly, slices: next(iter(assembly._spans)).hex()  # noqa: E731
+        monkeypatch.setattr(TraceAssembly, "cases", _failing_on(bad, TraceAssembly.cases, first_trace))
+    transport, registry = LimitedTransport(20_000), CollectorRegistry()
+    records = [*big_records, *_request_records(poison.canary(otlp_fixtures))]
+    transport.send(records, timeout_s=1)
+    worker = _worker(transport, registry)
+    _run_until(worker, lambda: _tenant_count(registry, "canary") == 2)
+    assert _tenant_count(registry, "canary") == 2
+    assert transport.commits[-1][("traces", 0)] == len(records)
+    if poisoned:
+        dead = {r.key.decode(): r for r in transport.sent if r.signal is Signal.DEAD_LETTER}
+        assert set(dead) == bad
+        assert {k for k, r in dead.items() if r.value == b""} == too_large
+        (dropped,) = [r for r in dead.values() if not r.value]
+        assert int(dict(dropped.headers)[DEAD_LETTER_VALUE_DROPPED]) > 20_000
+    else:
+        assert _tenant_count(registry, "big") == 2
+        (long,) = [r for r in _results(transport) if r.trace_id in too_large]
+        assert long.question.endswith("…") and len(long.question) < 20_000
