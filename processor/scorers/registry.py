@@ -363,21 +363,23 @@ def run_scorers(scorers: Sequence[Scorer], case: EvalCase) -> list[Score]:
             score = scorer(case)
         except Exception as exc:  # a scorer bug must cost one score, not the worker
             score = Score.errored(scorer.name, "exception", f"{type(exc).__name__}: {exc}")
-        if not isinstance(score, Score):
-            score = Score.errored(scorer.name, "bad_return", f"returned {type(score).__name__}, not Score")
-        else:
-            problem = score_problem(score)
-            if problem:
-                score = Score.errored(scorer.name, "bad_return", problem)
-            elif (
-                valid_text(score.reason) != score.reason or valid_text(score.explanation) != score.explanation
-            ):
-                # A scorer's own text is an entry point too: a lone surrogate must not poison the trace.
-                score = dataclasses.replace(
-                    score, reason=valid_text(score.reason), explanation=valid_text(score.explanation)
-                )
-        scores.append(score)
+        scores.append(checked(scorer.name, score))
     return scores
+
+
+def checked(name: str, score: object) -> Score:
+    """`score` as it may be recorded: not a Score, or one `score_problem` objects to, is `bad_return`;
+    a lone surrogate in its own text is replaced (a scorer's text is an entry point too)."""
+    if not isinstance(score, Score):
+        return Score.errored(name, "bad_return", f"returned {type(score).__name__}, not Score")
+    problem = score_problem(score)
+    if problem:
+        return Score.errored(name, "bad_return", problem)
+    if valid_text(score.reason) != score.reason or valid_text(score.explanation) != score.explanation:
+        return dataclasses.replace(
+            score, reason=valid_text(score.reason), explanation=valid_text(score.explanation)
+        )
+    return score
 
 
 def run_scorers_batch(scorers: Sequence[Scorer], cases: Sequence[EvalCase]) -> list[list[Score]]:
@@ -395,7 +397,7 @@ def run_scorers_batch(scorers: Sequence[Scorer], cases: Sequence[EvalCase]) -> l
                 results[i].append(Score.skipped(scorer.name, "no_content"))
         if batch_scores is not None:
             for i, score in zip(with_content, batch_scores, strict=True):
-                results[i].append(score)
+                results[i].append(checked(scorer.name, score))
             continue
         for i in with_content:
             results[i].extend(run_scorers([scorer], cases[i]))

@@ -16,7 +16,15 @@ from processor.scorers._text import _SoftIndex, coverage, word_match
 from processor.scorers.config import ScorerSpec
 
 KAFKA_RECORD_LIMIT = 1 << 20
-HEURISTIC = ("relevance", "context_relevance", "groundedness", "contains", "exact", "json_valid")
+HEURISTIC = (
+    "relevance",
+    "context_relevance",
+    "groundedness",
+    "language_match",
+    "contains",
+    "exact",
+    "json_valid",
+)
 
 
 def _distinct_words(rng: random.Random, n_chars: int) -> str:
