@@ -66,7 +66,7 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Score:
-    """A scorer's verdict. `value` is in [0, 1] when `outcome` is SCORED, else None.
+    """A scorer's verdict. `value` is in [0, 1] when `outcome` is SCORED, else None (`run_scorers` checks).
 
     `reason` is short and low-cardinality (a metric label: `no_context`, `timeout`, `http_503`...);
     `explanation` is free text for people. `tokens` counts judge tokens spent producing it.
@@ -91,7 +91,8 @@ class Score:
         explanation: str = "",
         tokens: int = 0,
     ) -> Score:
-        value = min(1.0, max(0.0, float(value)))
+        # Not clamped: NaN or 1.5 is a scorer bug, and `run_scorers` reports it as `bad_return`.
+        value = float(value)
         passed = None if threshold is None else value >= threshold
         return cls(name, Outcome.SCORED, value, passed, threshold, "", explanation, tokens)
 

@@ -107,6 +107,8 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
             prefix=config.metrics.prefix,
             label_names=config.slices.names,
             max_label_values=config.metrics.max_label_values,
+            max_series=config.metrics.max_series,
+            max_label_length=config.metrics.max_label_length,
         )
         if memory is not None:
             consumer: Any = memory

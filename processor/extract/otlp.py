@@ -15,6 +15,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as LogRecordProto
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from processor.sanitize import json_value
+
 TRACE_ID_LEN = 16
 SPAN_ID_LEN = 8
 _MAX_DEPTH = 32  # nesting guard for AnyValue trees
@@ -97,10 +99,11 @@ def integer(value: Any) -> int | None:
 
 
 def json_or_value(value: Any) -> Any:
-    """A JSON string decoded, anything else as is; bad JSON gives None (never raises)."""
+    """A JSON string decoded (lone surrogates replaced), anything else as is; bad JSON gives None."""
     if isinstance(value, (str, bytes)):
         try:
-            return json.loads(value)
+            raw = value if isinstance(value, str) else value.decode("utf-8")
+            return json_value(json.loads(raw), raw)
         except (ValueError, RecursionError):
             return None
     return value

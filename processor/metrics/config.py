@@ -16,6 +16,8 @@ class MetricsConfig:
     prefix: str = "app_eval"  # score histograms are <prefix>_<scorer>
     max_label_values: int = 50  # per slice label; further values become __other__
     summary_interval_s: float = 60.0  # a one-line log of received / sampled / scored; 0 turns it off
+    max_series: int = 500  # label combinations per score histogram; further ones become all __other__
+    max_label_length: int = 64  # characters of a label value kept (longer ones are cut, marked with …)
 
     def validate(self, path: str) -> list[str]:
         problems: list[str] = []
@@ -27,4 +29,8 @@ class MetricsConfig:
             problems.append(f"{path}.max_label_values: must be at least 1, got {self.max_label_values}")
         if not self.summary_interval_s >= 0:
             problems.append(f"{path}.summary_interval_s: must be 0 or more, got {self.summary_interval_s}")
+        if self.max_series < 1:
+            problems.append(f"{path}.max_series: must be at least 1, got {self.max_series}")
+        if self.max_label_length < 8:
+            problems.append(f"{path}.max_label_length: must be at least 8, got {self.max_label_length}")
         return problems

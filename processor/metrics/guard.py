@@ -1,6 +1,9 @@
-"""Cardinality guard: each slice label admits at most N distinct values; later ones become `__other__`.
+"""Cardinality guard: each slice label admits at most N distinct values, and the label set as a whole at
+most M distinct combinations (series); anything beyond becomes `__other__`.
 
-A tenant id or a free-form locale header must not be able to blow up the time-series database.
+A tenant id or a free-form locale header must not be able to blow up the time-series database. A cap per
+label alone is not enough: 50 tenants x 50 locales x 4 prompt versions is 10,000 series, each a dozen
+histogram lines. With the series cap, a score histogram has at most M + 1 series whatever arrives.
 """
 
 from __future__ import annotations
@@ -9,16 +12,27 @@ import threading
 from collections.abc import Callable
 
 OVERFLOW = "__other__"
+SERIES = "__series__"  # the overflow counter's label value when the series cap, not a label's, was hit
 
 
 class CardinalityGuard:
     """Admits the first `max_values` distinct values per label, in arrival order, for the process lifetime."""
 
-    def __init__(self, max_values: int, *, on_overflow: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        max_values: int,
+        *,
+        max_series: int | None = None,
+        on_overflow: Callable[[str], None] | None = None,
+    ) -> None:
         if max_values < 1:
             raise ValueError(f"max_values must be at least 1, got {max_values}")
+        if max_series is not None and max_series < 1:
+            raise ValueError(f"max_series must be at least 1, got {max_series}")
         self.max_values = max_values
+        self.max_series = max_series
         self._seen: dict[str, set[str]] = {}
+        self._series: set[tuple[str, ...]] = set()
         self._lock = threading.Lock()
         self._on_overflow = on_overflow
 
@@ -33,3 +47,20 @@ class CardinalityGuard:
         if self._on_overflow is not None:
             self._on_overflow(label)
         return OVERFLOW
+
+    def admit_series(self, values: tuple[str, ...]) -> tuple[str, ...]:
+        """The combination itself while fewer than `max_series` are admitted, else all `__other__`.
+
+        Overflow is reported under the label name `__series__`.
+        """
+        if self.max_series is None:
+            return values
+        with self._lock:
+            if values in self._series:
+                return values
+            if len(self._series) < self.max_series:
+                self._series.add(values)
+                return values
+        if self._on_overflow is not None:
+            self._on_overflow(SERIES)
+        return tuple(OVERFLOW for _ in values)

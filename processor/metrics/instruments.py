@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from processor.metrics.guard import CardinalityGuard
 from processor.model import EvalCase, Outcome, Score
+from processor.sanitize import label_value
 
 #: Scores live in [0, 1]; the client's default buckets are latency-shaped (5 ms .. 10 s).
 SCORE_BUCKETS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -36,20 +37,26 @@ class WorkerMetrics:
         prefix: str,
         label_names: Sequence[str],
         max_label_values: int,
+        max_series: int | None = None,
+        max_label_length: int = 64,
     ) -> None:
         self.registry = registry
         self.prefix = prefix
         self.label_names = tuple(label_names)
+        self.max_label_length = max_label_length
         self._histograms: dict[str, Histogram] = {}
         self._lock = threading.Lock()
         self.label_overflow = Counter(
             "evalstream_metrics_label_overflow_total",
-            "Slice label values replaced by __other__ because the label hit its value budget.",
+            "Slice label values replaced by __other__ because the label hit its value budget "
+            "(label=__series__: the label combination hit metrics.max_series).",
             ["label"],
             registry=registry,
         )
         self.guard = CardinalityGuard(
-            max_label_values, on_overflow=lambda label: self.label_overflow.labels(label).inc()
+            max_label_values,
+            max_series=max_series,
+            on_overflow=lambda label: self.label_overflow.labels(label).inc(),
         )
         self.cases = Counter(
             "evalstream_worker_cases_total",
@@ -80,7 +87,14 @@ class WorkerMetrics:
         )
         self.dead_letters = Counter(
             "evalstream_worker_dead_letter_records_total",
-            "Records that could not be decoded and went to the dead-letter topic, per reason.",
+            "Records that could not be decoded or processed and went to the dead-letter topic, per reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.poison_traces = Counter(
+            "evalstream_worker_poison_traces_total",
+            "Traces that made a step raise (reason = the step: extract_failed, score_failed, result_failed, "
+            "labels_failed...): dead-lettered, committed past, the loop went on.",
             ["reason"],
             registry=registry,
         )
@@ -137,7 +151,17 @@ class WorkerMetrics:
             return histogram
 
     def labels_for(self, case: EvalCase) -> list[str]:
-        return [self.guard.admit(name, case.label(name)) for name in self.label_names]
+        """The case's slice label values: sanitised, length-limited, within the value and series budgets."""
+        values = tuple(
+            self.guard.admit(name, label_value(case.label(name), self.max_label_length))
+            for name in self.label_names
+        )
+        return list(self.guard.admit_series(values))
+
+    def _reason(self, scorer: str, reason: str) -> str:
+        """A skip/error reason as a label: custom scorers choose it, so it gets the slice labels' guards."""
+        value = label_value(reason or "unspecified", self.max_label_length)
+        return self.guard.admit(f"{scorer}.reason", value)
 
     def record(self, case: EvalCase, score: Score) -> None:
         """Count one scorer outcome on one case."""
@@ -147,9 +171,9 @@ class WorkerMetrics:
             self.histogram(score.name).labels(*self.labels_for(case)).observe(score.value)
             self.scored.labels(score.name).inc()
         elif score.outcome is Outcome.SKIPPED:
-            self.skipped.labels(score.name, score.reason or "unspecified").inc()
+            self.skipped.labels(score.name, self._reason(score.name, score.reason)).inc()
         else:
-            self.errors.labels(score.name, score.reason or "unspecified").inc()
+            self.errors.labels(score.name, self._reason(score.name, score.reason)).inc()
 
 
 # Every `reason` label value the receiver uses, pre-created so each series exists from the start.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from processor.errors import ConfigError
@@ -211,6 +212,9 @@ def scorer_specs(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # text from a case or a scorer may not be encodable here
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.endpoint and not args.model:
@@ -221,6 +225,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"{PROG}: {problem}", file=sys.stderr)
         return 2
+    except Exception as exc:  # CI reads exit 1 as a regression: no bug of ours may look like one
+        print(
+            f"{PROG}: internal error, the gate could not be decided: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
+        return 3
 
 
 def run(args: argparse.Namespace) -> int:
@@ -281,12 +291,20 @@ def run(args: argparse.Namespace) -> int:
         summary.overall
     )
     report.write_console(results, summary, verdict, sys.stdout)
-    if args.junit:
-        report.write_junit(args.junit, results)
-    if args.report:
-        report.write_json(args.report, results, summary, verdict)
-    if args.prom_file:
-        report.write_prom(args.prom_file, summary)
+    writes: tuple[tuple[str, str | None, Callable[[str], None]], ...] = (
+        ("--junit", args.junit, lambda path: report.write_junit(path, results)),
+        ("--report", args.report, lambda path: report.write_json(path, results, summary, verdict)),
+        ("--prom-file", args.prom_file, lambda path: report.write_prom(path, summary)),
+    )
+    unwritten = []
+    for flag, path, write in writes:
+        if path:
+            try:
+                write(path)
+            except OSError as exc:
+                unwritten.append(f"{flag} {path}: cannot write: {exc.strerror or exc}")
+    if unwritten:  # the verdict is printed above; the files CI asked for are missing: a usage error
+        raise InputError(unwritten)
     if verdict[0] == 2:
         print(f"{PROG}: {verdict[1]}", file=sys.stderr)
     return verdict[0]

@@ -31,6 +31,7 @@ from typing import Any
 
 from processor.errors import EvalstreamError
 from processor.model import DEFAULT_SLICE_LABELS, EvalCase
+from processor.sanitize import json_value
 
 
 class InputError(EvalstreamError):
@@ -89,24 +90,57 @@ def expand_paths(patterns: Iterable[str]) -> list[pathlib.Path]:
     return files
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (use null or a string)")
+
+
+def parse_line(line: str) -> Any:
+    """One JSONL line; raises ValueError (JSONDecodeError, NaN, too many digits) or RecursionError.
+
+    Strict JSON: Python's json module would take `NaN` and `Infinity`, which no JSON parser reading
+    our report could. Lone surrogates spelt as escapes are replaced (`processor.sanitize`).
+    """
+    return json_value(json.loads(line, parse_constant=_reject_constant), line)
+
+
 def read_jsonl(path: pathlib.Path, problems: list[str]) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) for every non-blank line; invalid JSON or a non-object becomes a problem."""
+    """(line number, object) for every non-blank line; every problem names FILE:LINE.
+
+    Lines end at `\n` only (a `\r` before it is dropped): U+2028 and the other characters
+    `str.splitlines` breaks on are valid inside a JSON string.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+        data = path.read_bytes()
+    except OSError as exc:
+        problems.append(f"{path}: cannot read: {exc.strerror or exc}")
         return []
     rows: list[tuple[int, dict[str, Any]]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        where = f"{path}:{number}"
+        try:
+            line = raw.removesuffix(b"\r").decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(
+                f"{where}: not valid UTF-8: byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line"
+            )
+            continue
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # a byte-order mark some editors write
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = parse_line(line)
         except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})")
+            problems.append(f"{where}: invalid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        except RecursionError:
+            problems.append(f"{where}: invalid JSON: nested too deeply")
+            continue
+        except ValueError as exc:  # NaN / Infinity, an integer over Python's digit limit
+            problems.append(f"{where}: invalid JSON: {exc}")
             continue
         if not isinstance(value, dict):
-            problems.append(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
+            problems.append(f"{where}: expected a JSON object, got {type(value).__name__}")
             continue
         rows.append((number, value))
     return rows

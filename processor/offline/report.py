@@ -13,6 +13,8 @@ whose rate is below the overall rate: that is where a good aggregate hides a bur
 from __future__ import annotations
 
 import json
+import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -20,8 +22,11 @@ from typing import Any, TextIO
 from processor.files import write_atomic
 from processor.model import Outcome
 from processor.offline.runner import CaseResult, ScoreResult, Summary, Tally
+from processor.sanitize import valid_text
 
 INPUT_CHARS = 60
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _one_line(text: str) -> str:
@@ -159,10 +164,23 @@ def report_dict(results: Sequence[CaseResult], summary: Summary, verdict: tuple[
     }
 
 
+def _finite(value: Any) -> Any:
+    """`value` with NaN and infinities as null, everywhere: the report must stay valid JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def write_json(path: str, results: Sequence[CaseResult], summary: Summary, verdict: tuple[int, str]) -> None:
-    write_atomic(
-        path, json.dumps(report_dict(results, summary, verdict), indent=2, ensure_ascii=False) + "\n"
-    )
+    """The report as strict JSON (no NaN, no lone surrogate), written atomically."""
+    report = _finite(report_dict(results, summary, verdict))
+    # valid_text: text a custom scorer or target made up may hold a lone surrogate.
+    text = json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False)
+    write_atomic(path, valid_text(text) + "\n")
 
 
 def junit_tree(results: Sequence[CaseResult]) -> ET.ElementTree:
@@ -224,7 +242,8 @@ def write_junit(path: str, results: Sequence[CaseResult]) -> None:
     root = junit_tree(results).getroot()
     assert root is not None  # junit_tree always builds a <testsuites> root
     text = ET.tostring(root, encoding="unicode", xml_declaration=True)
-    write_atomic(path, text + "\n")
+    # XML 1.0 has no escape for most control characters; ElementTree writes them raw (invalid XML).
+    write_atomic(path, _NOT_XML.sub("\ufffd", valid_text(text)) + "\n")
 
 
 def write_prom(path: str, summary: Summary) -> None:

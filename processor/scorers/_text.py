@@ -9,14 +9,26 @@ long prefix (`refund` / `refunded`, `rembourser` / `remboursement`) or one ends 
 
 Stopword lists are small, cover a few languages, and only sharpen the score: a language without a
 list still works, since its function words simply count as ordinary words.
+
+Cost is linear in the text: `coverage` looks each needle up in prefix and suffix indexes of the
+haystack instead of comparing every pair of words, words are cut at `MAX_WORD_CHARS`, and the
+scorers read at most `DEFAULT_MAX_TEXT_CHARS` of each text (`capped`, the `max_text_chars` param).
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+#: Characters of each text (question, answer, all context documents together) a heuristic scorer reads.
+DEFAULT_MAX_TEXT_CHARS = 20_000
+
+#: A `\\w+` run longer than this (a base64 blob, a hash) is cut: no word of any language is longer.
+MAX_WORD_CHARS = 64
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -106,15 +118,38 @@ def _split_no_space(word: str) -> list[str]:
     return out
 
 
+def capped(text: str, max_chars: int) -> str:
+    """The first `max_chars` characters of `text`: what a heuristic scorer reads of it."""
+    return text if len(text) <= max_chars else text[:max_chars]
+
+
+def capped_all(texts: Iterable[str], max_chars: int) -> list[str]:
+    """The texts in order, cut so that together they hold at most `max_chars` characters."""
+    out: list[str] = []
+    left = max_chars
+    for text in texts:
+        if left <= 0:
+            break
+        out.append(capped(text, left))
+        left -= len(out[-1])
+    return out
+
+
 def words(text: str) -> list[str]:
     """Every word of `text`, normalised, accent-folded, space-less scripts split into bigrams."""
+    return list(_words(text))
+
+
+# Several scorers read the same question, answer and documents of one case: tokenise each once.
+@functools.lru_cache(maxsize=32)
+def _words(text: str) -> tuple[str, ...]:
     out: list[str] = []
     for match in _WORD.finditer(normalize(text)):
-        for piece in _split_no_space(match.group(0)):
+        for piece in _split_no_space(match.group(0)[:MAX_WORD_CHARS]):
             folded = fold_accents(piece).strip("_")
             if folded:
                 out.append(folded)
-    return out
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,24 +212,61 @@ def word_match(a: str, b: str) -> float:
     return 0.0
 
 
+class _SoftIndex:
+    """The haystack indexed so that `best(needle)` equals `max(word_match(needle, h) for h in hay)`.
+
+    `word_match` gives 0.9 for a shared prefix of 5+ characters, or of 4 when the shorter word has at
+    most 5 (4 >= 0.75 * len); 0.8 when the shorter word (5+ characters) ends the longer one. Words with
+    digits only match exactly. So a needle needs: its 5-prefix among the hay's 5-prefixes, its 4-prefix
+    among those of hay words no longer than 5 (or any hay word, when the needle has at most 5), a hay
+    word ending in it (a bisect in the sorted reversed hay words), or one of its own 5+ character
+    suffixes in the hay. Each lookup costs O(word length), so coverage is linear in the text.
+    """
+
+    def __init__(self, haystack: Iterable[str]) -> None:
+        self.exact = set(haystack)
+        soft = [w for w in self.exact if len(w) >= 4 and not any(c.isdigit() for c in w)]
+        self._prefix5 = {w[:5] for w in soft if len(w) >= 5}
+        self._prefix4_any = {w[:4] for w in soft}
+        self._prefix4_short = {w[:4] for w in soft if len(w) <= 5}
+        self._reversed = sorted(w[::-1] for w in soft if len(w) >= 5)
+
+    def _ends_with(self, needle: str) -> bool:
+        """Some longer hay word ends with `needle`."""
+        key = needle[::-1]
+        i = bisect.bisect_right(self._reversed, key)  # past an exact equal: a longer word is wanted
+        return i < len(self._reversed) and self._reversed[i].startswith(key)
+
+    def best(self, needle: str) -> float:
+        if needle in self.exact:
+            return 1.0
+        if len(needle) < 4 or any(c.isdigit() for c in needle):
+            return 0.0
+        if len(needle) >= 5 and needle[:5] in self._prefix5:
+            return 0.9
+        if needle[:4] in (self._prefix4_any if len(needle) <= 5 else self._prefix4_short):
+            return 0.9
+        if len(needle) >= 5 and self._ends_with(needle):
+            return 0.8
+        if any(needle[-k:] in self.exact for k in range(5, len(needle))):
+            return 0.8
+        return 0.0
+
+
 def coverage(needles: Sequence[str], haystack: Iterable[str]) -> float:
-    """Share of `needles` found in `haystack` (soft match), longer needles weighing more.
+    """Share of `needles` found in `haystack` (soft match, `word_match`), longer needles weighing more.
 
     Length is a cheap, language-neutral stand-in for informativeness: `annual` says more than `get`.
     """
     if not needles:
         return 0.0
-    hay = set(haystack)
+    index = _SoftIndex(haystack)
     total = 0.0
     found = 0.0
     for needle in needles:
         weight = min(len(needle), 8) + (4 if any(c.isdigit() for c in needle) else 0)
         total += weight
-        if needle in hay:
-            found += weight
-            continue
-        best = max((word_match(needle, h) for h in hay), default=0.0)
-        found += weight * best
+        found += weight * index.best(needle)
     return found / total
 
 

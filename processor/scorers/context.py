@@ -12,6 +12,8 @@
 
 Both skip with `no_context` when the case has no context, and work in any language `_text` can
 tokenise. Neither sees meaning: a paraphrase in other words scores low; `judge` can do better.
+Each reads at most `max_text_chars` (default 20,000) of the question, of the answer and of all the
+documents together, so the cost per case is bounded whatever the span carried.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Iterable
 
 from processor.model import EvalCase, Score
 from processor.scorers import _text
-from processor.scorers.relevance import relevance_value
+from processor.scorers.relevance import terms_relevance
 
 DEFAULT_CONTEXT_RELEVANCE_THRESHOLD = 0.5
 DEFAULT_GROUNDEDNESS_THRESHOLD = 0.6
@@ -32,7 +34,8 @@ def _documents(case: EvalCase) -> list[str]:
 
 def context_relevance_value(question: str, documents: Iterable[str], *, stopwords: Iterable[str]) -> float:
     """The relevance of the best-matching document to `question`."""
-    return max((relevance_value(question, doc, stopwords=stopwords) for doc in documents), default=0.0)
+    terms = _text.content_terms(question, stopwords=stopwords)
+    return max((terms_relevance(terms, doc, stopwords=stopwords) for doc in documents), default=0.0)
 
 
 def groundedness_value(
@@ -58,32 +61,50 @@ def groundedness_value(
 class ContextRelevanceScorer:
     """`context_relevance`: is the retrieved context about the question?"""
 
-    def __init__(self, name: str, *, threshold: float | None, stopwords: frozenset[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        threshold: float | None,
+        stopwords: frozenset[str],
+        max_text_chars: int = _text.DEFAULT_MAX_TEXT_CHARS,
+    ) -> None:
         self.name = name
         self.threshold = threshold
         self._stopwords = stopwords
+        self._max_chars = max_text_chars
 
     def __call__(self, case: EvalCase) -> Score:
-        documents = _documents(case)
+        documents = _text.capped_all(_documents(case), self._max_chars)
         if not documents:
             return Score.skipped(self.name, "no_context")
-        if not _text.words(case.input):
+        question = _text.capped(case.input, self._max_chars)
+        if not _text.words(question):
             return Score.skipped(self.name, "no_question")
-        value = context_relevance_value(case.input, documents, stopwords=self._stopwords)
+        value = context_relevance_value(question, documents, stopwords=self._stopwords)
         return Score.scored(self.name, value, threshold=self.threshold)
 
 
 class GroundednessScorer:
     """`groundedness`: does the retrieved context support the answer?"""
 
-    def __init__(self, name: str, *, threshold: float | None, stopwords: frozenset[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        threshold: float | None,
+        stopwords: frozenset[str],
+        max_text_chars: int = _text.DEFAULT_MAX_TEXT_CHARS,
+    ) -> None:
         self.name = name
         self.threshold = threshold
         self._stopwords = stopwords
+        self._max_chars = max_text_chars
 
     def __call__(self, case: EvalCase) -> Score:
-        documents = _documents(case)
+        documents = _text.capped_all(_documents(case), self._max_chars)
         if not documents:
             return Score.skipped(self.name, "no_context")
-        value, explanation = groundedness_value(case.output, documents, stopwords=self._stopwords)
+        answer = _text.capped(case.output, self._max_chars)
+        value, explanation = groundedness_value(answer, documents, stopwords=self._stopwords)
         return Score.scored(self.name, value, threshold=self.threshold, explanation=explanation)

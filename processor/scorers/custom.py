@@ -30,7 +30,7 @@ def import_function(target: str, key: str) -> Callable[..., Any]:
         raise ConfigError([f"{key}: must be module:function, got {target!r}"])
     try:
         obj: Any = importlib.import_module(module_name)
-    except Exception as exc:  # a custom module may fail to import in any way: report, never crash
+    except (Exception, SystemExit) as exc:  # a module may fail to import in any way, sys.exit() too
         raise ConfigError(
             [f"{key}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}"]
         ) from None

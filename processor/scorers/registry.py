@@ -10,8 +10,10 @@ wrong raises ConfigError with messages that lead with the key path, e.g.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
+import math
 import os
 import pathlib
 import re
@@ -21,7 +23,8 @@ from typing import Any, Protocol
 import jsonschema.exceptions
 
 from processor.errors import ConfigError
-from processor.model import EvalCase, Score
+from processor.model import EvalCase, Outcome, Score
+from processor.sanitize import valid_text
 from processor.scorers import _text, context, contract, judge, language_match, relevance, semantic_relevance
 from processor.scorers._params import Params
 from processor.scorers.chat import ChatClient, HttpxChatClient, chat_completions_url
@@ -53,29 +56,44 @@ def _stopwords(params: Params) -> frozenset[str]:
     return _text.default_stopwords(extra, builtin=use_builtin)
 
 
+def _max_text_chars(params: Params) -> int:
+    """`max_text_chars`: how much of each text a heuristic scorer reads (bounds its cost per case)."""
+    return params.int("max_text_chars", _text.DEFAULT_MAX_TEXT_CHARS, low=100)
+
+
 def _relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
     params = Params(spec.params, path)
     stop = _stopwords(params)
+    max_chars = _max_text_chars(params)
     params.done()
     return relevance.RelevanceScorer(
-        spec.name, threshold=_threshold(spec, relevance.DEFAULT_THRESHOLD), stopwords=stop
+        spec.name,
+        threshold=_threshold(spec, relevance.DEFAULT_THRESHOLD),
+        stopwords=stop,
+        max_text_chars=max_chars,
     )
 
 
 def _context_relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
     params = Params(spec.params, path)
     stop = _stopwords(params)
+    max_chars = _max_text_chars(params)
     params.done()
     threshold = _threshold(spec, context.DEFAULT_CONTEXT_RELEVANCE_THRESHOLD)
-    return context.ContextRelevanceScorer(spec.name, threshold=threshold, stopwords=stop)
+    return context.ContextRelevanceScorer(
+        spec.name, threshold=threshold, stopwords=stop, max_text_chars=max_chars
+    )
 
 
 def _groundedness(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
     params = Params(spec.params, path)
     stop = _stopwords(params)
+    max_chars = _max_text_chars(params)
     params.done()
     threshold = _threshold(spec, context.DEFAULT_GROUNDEDNESS_THRESHOLD)
-    return context.GroundednessScorer(spec.name, threshold=threshold, stopwords=stop)
+    return context.GroundednessScorer(
+        spec.name, threshold=threshold, stopwords=stop, max_text_chars=max_chars
+    )
 
 
 def _semantic_relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
@@ -334,7 +352,8 @@ def run_scorers(scorers: Sequence[Scorer], case: EvalCase) -> list[Score]:
 
     A case without content (metadata-only instrumentation) is skipped with `no_content` by every
     scorer rather than scored as empty text; a scorer that raises yields an ERROR with reason
-    `exception`; one that returns something other than a Score yields `bad_return`.
+    `exception`; one that returns something other than a Score, or a SCORED value that is not a
+    number in [0, 1] (NaN, 1.5, "high"), yields `bad_return`.
     """
     if not case.has_content:
         return [Score.skipped(s.name, "no_content") for s in scorers]
@@ -344,10 +363,23 @@ def run_scorers(scorers: Sequence[Scorer], case: EvalCase) -> list[Score]:
             score = scorer(case)
         except Exception as exc:  # a scorer bug must cost one score, not the worker
             score = Score.errored(scorer.name, "exception", f"{type(exc).__name__}: {exc}")
-        if not isinstance(score, Score):
-            score = Score.errored(scorer.name, "bad_return", f"returned {type(score).__name__}, not Score")
-        scores.append(score)
+        scores.append(checked(scorer.name, score))
     return scores
+
+
+def checked(name: str, score: object) -> Score:
+    """`score` as it may be recorded: not a Score, or one `score_problem` objects to, is `bad_return`;
+    a lone surrogate in its own text is replaced (a scorer's text is an entry point too)."""
+    if not isinstance(score, Score):
+        return Score.errored(name, "bad_return", f"returned {type(score).__name__}, not Score")
+    problem = score_problem(score)
+    if problem:
+        return Score.errored(name, "bad_return", problem)
+    if valid_text(score.reason) != score.reason or valid_text(score.explanation) != score.explanation:
+        return dataclasses.replace(
+            score, reason=valid_text(score.reason), explanation=valid_text(score.explanation)
+        )
+    return score
 
 
 def run_scorers_batch(scorers: Sequence[Scorer], cases: Sequence[EvalCase]) -> list[list[Score]]:
@@ -365,7 +397,7 @@ def run_scorers_batch(scorers: Sequence[Scorer], cases: Sequence[EvalCase]) -> l
                 results[i].append(Score.skipped(scorer.name, "no_content"))
         if batch_scores is not None:
             for i, score in zip(with_content, batch_scores, strict=True):
-                results[i].append(score)
+                results[i].append(checked(scorer.name, score))
             continue
         for i in with_content:
             results[i].extend(run_scorers([scorer], cases[i]))
@@ -383,3 +415,30 @@ def _try_batch(scorer: Scorer, cases: Sequence[EvalCase]) -> list[Score] | None:
     if not isinstance(scores, list) or len(scores) != len(cases):
         return None
     return scores if all(isinstance(s, Score) for s in scores) else None
+
+
+def score_problem(score: Score) -> str:
+    """Why a Score cannot be recorded as it is ('' when it can): text fields must be strings, and a
+    SCORED value a number in [0, 1] with a boolean `passed` and a threshold in [0, 1].
+
+    Never clamped: a NaN or a 1.5 is a scorer bug to report, not a 0 or a 1 to gate on.
+    """
+    if not isinstance(score.reason, str) or not isinstance(score.explanation, str):
+        return "reason and explanation must be strings"
+    if score.outcome is not Outcome.SCORED:
+        return ""
+    value = score.value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"score value is {type(value).__name__}, not a number"
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        return f"score value {value!r} is outside [0, 1]"
+    if score.passed is not None and not isinstance(score.passed, bool):
+        return f"passed is {type(score.passed).__name__}, not a boolean"
+    threshold = score.threshold
+    if threshold is not None and (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not 0.0 <= threshold <= 1.0  # NaN fails this too
+    ):
+        return f"threshold {threshold!r} is not a number in [0, 1]"
+    return ""

@@ -21,6 +21,7 @@ from processor.transport import Consumed, Record, Signal, trace_key
 
 DEAD_LETTER_REASON = "evalstream.dlq.reason"
 DEAD_LETTER_SOURCE = "evalstream.dlq.source"  # "<topic>/<partition>/<offset>" of the original record
+DEAD_LETTER_VALUE_DROPPED = "evalstream.dlq.value_dropped"  # set when the value did not fit the DLQ record
 
 
 def encode_traces(traces: Mapping[bytes, ExportTraceServiceRequest]) -> list[Record]:
@@ -189,12 +190,19 @@ def decode_key(key: bytes | None) -> bytes:
         raise InvalidRequest(f"record key must be a 32-character hex trace id, got {key!r}") from None
 
 
-def dead_letter_record(consumed: Consumed, reason: str) -> Record:
-    """The DEAD_LETTER copy of a record the worker cannot process: same key and value, reason in a header."""
+def dead_letter_record(consumed: Consumed, reason: str, *, keep_value: bool = True) -> Record:
+    """The DEAD_LETTER copy of a record the worker cannot process: same key and value, reason in a header.
+
+    Without `keep_value` (the copy would exceed the record size limit) the value is left empty and a
+    `DEAD_LETTER_VALUE_DROPPED` header gives its size; the source header says where the original is.
+    """
     source = f"{consumed.topic}/{consumed.partition}/{consumed.offset}"
-    headers = (
+    headers: tuple[tuple[str, bytes], ...] = (
         *consumed.record.headers,
         (DEAD_LETTER_REASON, reason.encode("utf-8", "replace")),
         (DEAD_LETTER_SOURCE, source.encode("utf-8")),
     )
-    return Record(Signal.DEAD_LETTER, consumed.record.key, consumed.record.value, headers)
+    if keep_value:
+        return Record(Signal.DEAD_LETTER, consumed.record.key, consumed.record.value, headers)
+    headers += ((DEAD_LETTER_VALUE_DROPPED, str(len(consumed.record.value)).encode("ascii")),)
+    return Record(Signal.DEAD_LETTER, consumed.record.key, b"", headers)

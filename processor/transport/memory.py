@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 from collections.abc import Sequence
@@ -12,16 +13,22 @@ from processor.transport import Consumed, Record, Signal
 #: What the worker consumes; results and dead letters are kept in `sent` instead.
 _CONSUMED = frozenset({Signal.TRACES, Signal.LOGS})
 
+#: Results and dead letters kept for inspection (tests, debugging); older ones are dropped.
+KEEP_SENT = 1000
+
 
 class MemoryTransport:
     """A bounded FIFO with Producer and Consumer faces. Full means refuse, never drop what was accepted."""
 
-    def __init__(self, *, max_records: int = 10000) -> None:
+    def __init__(self, *, max_records: int = 10000, keep_sent: int = KEEP_SENT) -> None:
         self._queue: queue.Queue[Consumed] = queue.Queue(maxsize=max_records)
         self._lock = threading.Lock()
         self._offset = 0
         self._closed = False
-        self.sent: list[Record] = []  # results and dead letters, which nothing in-process consumes
+        # Results and dead letters, which nothing in-process consumes: only the newest `keep_sent`, so
+        # a long-running embedded process does not keep every score it ever produced.
+        self.sent: collections.deque[Record] = collections.deque(maxlen=keep_sent)
+        self.dropped = 0  # results and dead letters pushed out of `sent`
         self.max_records = max_records
         self.max_batch_records = max_records  # a bigger send can never fit (the receiver refuses it for good)
 
@@ -39,7 +46,10 @@ class MemoryTransport:
             for record in queued:
                 self._queue.put_nowait(Consumed(record, record.signal.value, 0, self._offset))
                 self._offset += 1
-            self.sent.extend(r for r in records if r.signal not in _CONSUMED)
+            kept = [r for r in records if r.signal not in _CONSUMED]
+            assert self.sent.maxlen is not None
+            self.dropped += max(0, len(self.sent) + len(kept) - self.sent.maxlen)
+            self.sent.extend(kept)
 
     def ready(self) -> bool:
         return not self._closed and self._queue.qsize() < self.max_records

@@ -8,6 +8,11 @@ completeness).
 
 Offsets are committed only up to the oldest record whose trace is not yet fully recorded (metrics,
 results topic, score events), so a crash re-delivers rather than loses: at least once.
+
+A trace that makes any step raise (assembly, extraction, a scorer, the result record, its metric
+labels) is poison for that trace only: its records go to the dead-letter topic with the step as the
+reason (in-process: into the transport's bounded `sent`), the reason is counted, and the loop commits
+past it and goes on. Otherwise one bad string would stop every worker of the group on the same record.
 """
 
 from __future__ import annotations
@@ -20,16 +25,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from processor.errors import EvalstreamError, InvalidRequest
+from processor.errors import EvalstreamError, InvalidRequest, TooLarge
 from processor.extract import TraceAssembly
 from processor.extract.config import SlicesConfig
 from processor.health import SERVING, PartHealth, thread_health
 from processor.metrics import WorkerMetrics
-from processor.model import EvalCase, Score
+from processor.model import EvalCase, Outcome, Score
 from processor.scorers import Scorer, run_scorers
-from processor.transport import Consumed, Consumer, Producer, Signal, codec
+from processor.transport import Consumed, Consumer, Producer, Record, Signal, codec
 from processor.worker.config import WorkerConfig
-from processor.worker.results import result_record
+from processor.worker.results import MAX_RESULT_BYTES, result_record
 from processor.worker.stamp import ScoreStamper
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,18 @@ class _PendingTrace:
     assembly: TraceAssembly
     first_seen: float
     offsets: list[tuple[Position, int]] = field(default_factory=list)
+    records: list[Consumed] = field(default_factory=list)  # dead-lettered if the trace is poison
+
+
+@dataclass
+class _Prepared:
+    """A trace ready to record: its scores, and their result records when results are published."""
+
+    trace_id: bytes
+    trace: _PendingTrace
+    cases: int
+    pairs: list[tuple[EvalCase, Score]]
+    records: list[Record]
 
 
 class _OffsetBook:
@@ -104,6 +121,9 @@ class Worker:
         self.metrics = metrics
         self.producer = producer if config.publish_results else None
         self.dead_letter_producer = producer
+        # A result the producer refuses as too large would be retried for ever: keep them under its limit.
+        limit = getattr(producer, "max_record_bytes", None)
+        self._max_result_bytes = MAX_RESULT_BYTES if limit is None else min(MAX_RESULT_BYTES, limit - 1024)
         self.stamper = stamper
         self._clock = clock
         self._pending: dict[bytes, _PendingTrace] = {}
@@ -259,17 +279,32 @@ class Worker:
         if pending is None:
             pending = self._pending[trace_id] = _PendingTrace(TraceAssembly(), self._clock())
         pending.offsets.append((position, consumed.offset))
-        if traces is not None:
-            pending.assembly.add_traces(traces)
-        if logs is not None:
-            pending.assembly.add_logs(logs)
+        pending.records.append(consumed)
+        try:
+            if traces is not None:
+                pending.assembly.add_traces(traces)
+            if logs is not None:
+                pending.assembly.add_logs(logs)
+        except Exception:  # a bug triggered by one record costs that trace only
+            log.exception("assembling trace %s failed; dead-lettering it", trace_id.hex())
+            self._poison(trace_id, "assembly_failed")
+
+    def _send_dead_letters(self, consumed: Sequence[Consumed], reason: str) -> None:
+        """Dead-letter records; one too large with our headers goes without its value (the source header
+        still says where to find it), since a refused record would otherwise be retried for ever."""
+        assert self.dead_letter_producer is not None
+        letters = [codec.dead_letter_record(c, reason) for c in consumed]
+        try:
+            self.dead_letter_producer.send(letters, timeout_s=30.0)
+        except TooLarge:
+            letters = [codec.dead_letter_record(c, reason, keep_value=False) for c in consumed]
+            self.dead_letter_producer.send(letters, timeout_s=30.0)
 
     def _dead_letter(self, consumed: Consumed, reason: str) -> None:
         self.metrics.dead_letters.labels(reason).inc()
         if self.dead_letter_producer is not None:
-            record = codec.dead_letter_record(consumed, reason)
             try:
-                self.dead_letter_producer.send([record], timeout_s=30.0)
+                self._send_dead_letters([consumed], reason)
             except EvalstreamError as exc:
                 # Leave the offset pending: committing past it would lose the record.
                 log.warning("dead-letter produce failed, record stays uncommitted: %s", exc)
@@ -277,40 +312,116 @@ class Worker:
         self._book.done((consumed.topic, consumed.partition), consumed.offset)
         self._commit()
 
+    def _poison(self, trace_id: bytes, reason: str) -> bool:
+        """Dead-letter every record of a trace that made a step raise, count it, and forget the trace.
+
+        Returns False when the dead-letter topic is unavailable: the trace then stays pending (its
+        offsets uncommitted) and is retried on the next step, so nothing is committed unrecorded.
+        """
+        trace = self._pending.get(trace_id)
+        if trace is None:
+            return True
+        if self.dead_letter_producer is not None and trace.records:
+            try:
+                self._send_dead_letters(trace.records, reason)
+            except EvalstreamError as exc:
+                log.warning("dead-letter produce failed, trace stays uncommitted: %s", exc)
+                return False
+        self.metrics.poison_traces.labels(reason).inc()
+        self.metrics.dead_letters.labels(reason).inc(len(trace.records))
+        del self._pending[trace_id]
+        self._remember_finished(trace_id)
+        for position, offset in trace.offsets:
+            self._book.done(position, offset)
+        return True
+
+    def _extract(self, trace_id: bytes) -> list[EvalCase] | None:
+        try:
+            return self._pending[trace_id].assembly.cases(self.slices)
+        except Exception:  # a bug triggered by one trace costs that trace only
+            log.exception("trace %s: extraction failed; dead-lettering it", trace_id.hex())
+            return None
+
+    def _prepare(
+        self, trace_id: bytes, cases: list[EvalCase], outcomes: list[list[Score] | None]
+    ) -> _Prepared | str:
+        """One trace's scores and result records; the failing step's name when one raised."""
+        if any(scores is None for scores in outcomes):
+            return "score_failed"
+        pairs = [
+            (case, score) for case, scores in zip(cases, outcomes, strict=True) for score in scores or ()
+        ]
+        step = "result_failed"
+        try:
+            records = (
+                [result_record(case, score, max_bytes=self._max_result_bytes) for case, score in pairs]
+                if self.producer
+                else []
+            )
+            step = "labels_failed"
+            for case in {id(case): case for case, score in pairs if score.outcome is Outcome.SCORED}.values():
+                self.metrics.labels_for(case)  # what `record` will observe under, built before publishing
+        except Exception:  # a bug triggered by one trace costs that trace only
+            log.exception("trace %s: %s; dead-lettering it", trace_id.hex(), step)
+            return step
+        return _Prepared(trace_id, self._pending[trace_id], len(cases), pairs, records)
+
     def _score(self, trace_ids: Sequence[bytes]) -> int:
         if not trace_ids:
             self._commit()
             return 0
-        traces = [self._pending[t] for t in trace_ids]
-        cases = [case for trace in traces for case in trace.assembly.cases(self.slices)]
-        self.metrics.cases.inc(len(cases))
-        outcomes = list(self._pool.map(self._score_case, cases))
-        pairs = [(case, score) for case, scores in zip(cases, outcomes, strict=True) for score in scores]
-        if not self._publish(pairs):
-            return 0  # keep the traces pending; the next step tries again
+        extracted: list[tuple[bytes, list[EvalCase]]] = []
+        for trace_id in trace_ids:
+            cases = self._extract(trace_id)
+            if cases is None:
+                self._poison(trace_id, "extract_failed")
+            else:
+                extracted.append((trace_id, cases))
+        every_case = [case for _, cases in extracted for case in cases]
+        self.metrics.cases.inc(len(every_case))
+        outcomes = iter(self._pool.map(self._score_case, every_case))
+        prepared: list[_Prepared] = []
+        for trace_id, cases in extracted:
+            outcome = self._prepare(trace_id, cases, [next(outcomes) for _ in cases])
+            if isinstance(outcome, str):
+                self._poison(trace_id, outcome)
+            else:
+                prepared.append(outcome)
+        pairs = [pair for p in prepared for pair in p.pairs]
+        if not self._publish([record for p in prepared for record in p.records]):
+            self._commit()  # past the poison, if any; the good traces stay pending and are retried
+            return 0
         for case, score in pairs:
-            self.metrics.record(case, score)
+            try:
+                self.metrics.record(case, score)
+            except Exception:  # the result is published; count the metric that is not
+                log.exception("recording %s on trace %s failed", score.name, case.trace_id)
+                self.metrics.poison_traces.labels("metrics_failed").inc()
         self._stamp(pairs)
-        for trace_id, trace in zip(trace_ids, traces, strict=True):
-            del self._pending[trace_id]
-            self._remember_finished(trace_id)
-            for position, offset in trace.offsets:
+        for p in prepared:
+            del self._pending[p.trace_id]
+            self._remember_finished(p.trace_id)
+            for position, offset in p.trace.offsets:
                 self._book.done(position, offset)
         self._commit()
-        return len(cases)
+        return sum(p.cases for p in prepared)
 
-    def _score_case(self, case: EvalCase) -> list[Score]:
+    def _score_case(self, case: EvalCase) -> list[Score] | None:
+        """Every scorer on one case; None when something raised all the same (the trace is poison)."""
         scores = []
-        for scorer in self.scorers:
-            started = time.perf_counter()
-            scores.extend(run_scorers([scorer], case))
-            self.metrics.score_duration.labels(scorer.name).observe(time.perf_counter() - started)
+        try:
+            for scorer in self.scorers:
+                started = time.perf_counter()
+                scores.extend(run_scorers([scorer], case))
+                self.metrics.score_duration.labels(scorer.name).observe(time.perf_counter() - started)
+        except Exception:  # run_scorers never raises for a scorer's sake; this is a bug of ours
+            log.exception("scoring a case of trace %s failed", case.trace_id)
+            return None
         return scores
 
-    def _publish(self, pairs: Sequence[tuple[EvalCase, Score]]) -> bool:
-        if self.producer is None or not pairs:
+    def _publish(self, records: Sequence[Record]) -> bool:
+        if self.producer is None or not records:
             return True
-        records = [result_record(case, score) for case, score in pairs]
         try:
             self.producer.send(records, timeout_s=30.0)
         except EvalstreamError as exc:
@@ -331,7 +442,9 @@ class Worker:
         if self.stamper is None or not pairs:
             return
         try:
-            self.stamper.export(pairs)
+            unstamped = self.stamper.export(pairs)
+            if unstamped:
+                self.metrics.poison_traces.labels("stamp_failed").inc(unstamped)
         except Exception as exc:  # the trace backend being down must not stop scoring
             self.metrics.stamp_errors.inc()
             log.warning("could not stamp %d scores on their traces: %s", len(pairs), exc)

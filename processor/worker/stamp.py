@@ -6,6 +6,7 @@ the span's latency and token counts (OTel GenAI semantic conventions for evaluat
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
@@ -17,6 +18,8 @@ from opentelemetry.proto.resource.v1 import resource_pb2
 
 from processor import __version__
 from processor.model import EvalCase, Outcome, Score
+
+log = logging.getLogger(__name__)
 
 EVENT_NAME = "gen_ai.evaluation.result"
 SEVERITY_INFO = logs_pb2.SEVERITY_NUMBER_INFO
@@ -65,9 +68,15 @@ def evaluation_record(case: EvalCase, score: Score, *, now_ns: int | None = None
 
 
 def evaluation_request(items: Sequence[tuple[EvalCase, Score]]) -> logs_service_pb2.ExportLogsServiceRequest:
+    """One request with an event per score; a score whose event cannot be built is left out and logged."""
     resource = resource_pb2.Resource(attributes=[_kv("service.name", "evalstream-worker")])
     scope = common_pb2.InstrumentationScope(name="evalstream", version=__version__)
-    records = [evaluation_record(case, score) for case, score in items]
+    records = []
+    for case, score in items:
+        try:
+            records.append(evaluation_record(case, score))
+        except Exception:  # one bad score must not cost the batch its other events
+            log.exception("cannot stamp %s on trace %s", score.name, case.trace_id)
     return logs_service_pb2.ExportLogsServiceRequest(
         resource_logs=[
             logs_pb2.ResourceLogs(
@@ -91,10 +100,18 @@ class ScoreStamper:
             )
         self._stub = logs_service_pb2_grpc.LogsServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
-    def export(self, items: Sequence[tuple[EvalCase, Score]]) -> None:
-        """Send one request; raises grpc.RpcError when the endpoint refuses or is unreachable."""
-        if items:
-            self._stub.Export(evaluation_request(items), timeout=self.timeout_s)
+    def export(self, items: Sequence[tuple[EvalCase, Score]]) -> int:
+        """Send one request; return how many scores were left out because their event could not be built.
+
+        Raises grpc.RpcError when the endpoint refuses or is unreachable.
+        """
+        if not items:
+            return 0
+        request = evaluation_request(items)
+        built = sum(len(s.log_records) for r in request.resource_logs for s in r.scope_logs)
+        if built:
+            self._stub.Export(request, timeout=self.timeout_s)
+        return len(items) - built
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
         self._channel.close()

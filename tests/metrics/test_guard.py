@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from processor.metrics.guard import OVERFLOW, CardinalityGuard
+from processor.metrics.guard import OVERFLOW, SERIES, CardinalityGuard
 
 
 def test_admits_up_to_budget_per_label_then_overflows() -> None:
@@ -23,3 +23,15 @@ def test_admits_up_to_budget_per_label_then_overflows() -> None:
 def test_rejects_empty_budget() -> None:
     with pytest.raises(ValueError, match="max_values"):
         CardinalityGuard(0)
+
+
+def test_admits_up_to_max_series_combinations_then_all_other() -> None:
+    overflowed: list[str] = []
+    guard = CardinalityGuard(50, max_series=2, on_overflow=overflowed.append)
+    assert guard.admit_series(("a", "x")) == ("a", "x")
+    assert guard.admit_series(("b", "y")) == ("b", "y")
+    assert guard.admit_series(("a", "y")) == (OVERFLOW, OVERFLOW)  # each value known, the pair is new
+    assert guard.admit_series(("a", "x")) == ("a", "x")
+    assert overflowed == [SERIES]
+    with pytest.raises(ValueError, match="max_series"):
+        CardinalityGuard(1, max_series=0)

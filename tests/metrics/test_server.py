@@ -48,3 +48,50 @@ def test_serves_metrics_health_and_readiness_then_restarts() -> None:
     again.start()
     assert _get(f"http://127.0.0.1:{port}/metrics")[0] == 200
     again.shutdown()
+
+
+def test_metrics_stay_under_a_few_mb_whatever_the_label_values() -> None:
+    """10,000 distinct label combinations of 1 KB values, control characters and lone surrogates,
+    recorded through WorkerMetrics with the default budgets, then scraped over HTTP."""
+    from processor.metrics import WorkerMetrics
+    from processor.metrics.config import MetricsConfig
+    from processor.model import DEFAULT_SLICE_LABELS, EvalCase, Score
+
+    defaults = MetricsConfig()
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(
+        registry,
+        prefix="app_eval",
+        label_names=DEFAULT_SLICE_LABELS,
+        max_label_values=defaults.max_label_values,
+        max_series=defaults.max_series,
+        max_label_length=defaults.max_label_length,
+    )
+    metrics.prepare(["relevance"])
+    for i in range(10_000):
+        tenant, locale, version = i % 50, (i // 50) % 50, i // 2500
+        labels = {
+            "service": "bot",
+            "model": f"gpt-4o\udc80{'m' * 1000}",
+            "tenant": f"tenant-{tenant}-{'t' * 1000}",
+            "locale": f"loc\n{locale}\x1b[31m",
+            "prompt_version": f"v{version}",
+        }
+        metrics.record(EvalCase(input="q", output="a", labels=labels), Score.scored("relevance", 0.5))
+    server = MetricsServer("127.0.0.1", 0, registry)
+    server.start()
+    try:
+        status, body = _get(f"http://127.0.0.1:{server.port}/metrics")
+    finally:
+        server.shutdown()
+    assert status == 200
+    size = len(body.encode())
+    assert size < 3_000_000, f"/metrics is {size} bytes"
+    print(f"/metrics: {size} bytes, {len(body.splitlines())} lines")
+    series = {
+        line.split("{", 1)[1] for line in body.splitlines() if line.startswith("app_eval_relevance_count{")
+    }
+    assert len(series) == defaults.max_series + 1  # the budget, plus the __other__ series
+    assert 'tenant="__other__"' in body
+    assert "\x1b" not in body and "m" * 100 not in body
+    assert registry.get_sample_value("evalstream_metrics_label_overflow_total", {"label": "__series__"}) > 0

@@ -494,3 +494,134 @@ def test_repeat_shows_the_spread(tmp_path: pathlib.Path, golden: pathlib.Path) -
         f"FAIL {golden}:1 w=0.40 (0.20-0.50, sd 0.14, n=3) < 0.50: What is the capital of France?"
         in done.stdout
     )
+
+
+# --- hostile input never gives a traceback or exit 1 (issue 9) ------------------------------------------
+
+HOSTILE_SCORERS = """
+import math
+from processor.model import Outcome, Score
+
+def high(case):
+    return Score("wordy", Outcome.SCORED, "high")
+
+def nan(case):
+    return Score.scored("nan", math.nan)
+
+def above(case):
+    return Score.scored("above", 1.5)
+"""
+
+
+def _hostile_run(tmp_path: pathlib.Path, golden_bytes: bytes, *args: str):  # type: ignore[no-untyped-def]
+    golden = tmp_path / "golden.jsonl"
+    golden.write_bytes(golden_bytes)
+    (tmp_path / "hostile_scorers.py").write_text(HOSTILE_SCORERS)
+    (tmp_path / "exits_at_import.py").write_text("import sys\nsys.exit(5)\n")
+    (tmp_path / "echo_target.py").write_text("def answer(question):\n    return 'no idea'\n")
+    report = tmp_path / "report.json"
+    done = run_offline(
+        str(golden), *args, "--report", str(report), pythonpath=[tmp_path], env={"PYTHONIOENCODING": "ascii"}
+    )
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    return done, golden, report
+
+
+def _strict_json(path: pathlib.Path) -> object:
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} in the report")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
+
+
+FIRST = json.dumps({"input": "What is the refund window?", "expected": "30 days"}).encode() + b"\n"
+OUTPUTS = {"What is the refund window?": "Refunds within 30 days."}
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "golden.jsonl:2: invalid JSON: nested too deeply"),
+        (b'{"input": "q", "metadata": {"n": ' + b"7" * 5000 + b"}}", "golden.jsonl:2: invalid JSON: Exceeds"),
+        (b'{"input": "q", "metadata": {"x": NaN}}', "golden.jsonl:2: invalid JSON: NaN is not valid JSON"),
+        (b'{"input": "caf\xe9?"}', "golden.jsonl:2: not valid UTF-8: byte 0xe9 at byte 15 of the line"),
+    ],
+    ids=["nested-100000", "5000-digit-integer", "nan-literal", "latin-1-byte"],
+)
+def test_bad_input_lines_exit_2_naming_file_and_line(
+    tmp_path: pathlib.Path, line: bytes, message: str
+) -> None:
+    outs = outputs(tmp_path, OUTPUTS)
+    done, _, report = _hostile_run(tmp_path, FIRST + line + b"\n", "--outputs", str(outs))
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert not report.exists()
+
+
+def test_a_line_separator_inside_a_json_string_is_one_line(tmp_path: pathlib.Path) -> None:
+    line = json.dumps({"input": "Refund\u2028window?", "expected": "30"}, ensure_ascii=False).encode()
+    outs = write_jsonl(tmp_path / "outs.jsonl", [{"input": "Refund\u2028window?", "output": "30 days"}])
+    done, _, report = _hostile_run(tmp_path, line + b"\r\n", "--outputs", str(outs))
+    assert done.returncode == 0, done.stderr
+    assert _strict_json(report)["cases"][0]["input"] == "Refund\u2028window?"  # type: ignore[index]
+
+
+def test_a_lone_surrogate_in_a_failing_case_prints_its_fail_line(tmp_path: pathlib.Path) -> None:
+    line = b'{"input": "refund window? \\ud83d", "expected": "30 days", "id": "s1"}\n'
+    outs = tmp_path / "outs.jsonl"
+    outs.write_bytes(b'{"id": "s1", "output": "no idea \\udc80"}\n')
+    done, _, report = _hostile_run(tmp_path, line, "--outputs", str(outs))
+    assert done.returncode == 1, done.stderr  # a real regression: the answer misses "30 days"
+    assert "FAIL s1 contains=0.00 < 1.00: refund window? ?" in done.stdout  # ascii console: replaced
+    case = _strict_json(report)["cases"][0]  # type: ignore[index]
+    assert case["input"] == "refund window? \ufffd" and case["output"] == "no idea \ufffd"
+
+
+@pytest.mark.parametrize(
+    ("function", "explanation"),
+    [
+        ("high", "score value is str, not a number"),
+        ("nan", "score value nan is outside [0, 1]"),
+        ("above", "score value 1.5 is outside [0, 1]"),
+    ],
+)
+def test_a_scorer_returning_a_bad_value_exits_3_never_clamped(
+    tmp_path: pathlib.Path, function: str, explanation: str
+) -> None:
+    outs = outputs(tmp_path, OUTPUTS)
+    done, _, report = _hostile_run(
+        tmp_path, FIRST, "--outputs", str(outs), "--scorer", f"{function}=hostile_scorers:{function}"
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"golden.jsonl:1 {function}: bad_return ({explanation})" in done.stdout
+    (score,) = [s for s in _strict_json(report)["cases"][0]["scores"] if s["scorer"] == function]  # type: ignore[index]
+    assert score["outcome"] == "error" and score["score"] is None
+
+
+def test_a_target_calling_sys_exit_at_import_exits_2_with_a_message(tmp_path: pathlib.Path) -> None:
+    done, _, _ = _hostile_run(tmp_path, FIRST, "--target", "exits_at_import:answer")
+    assert done.returncode == 2, done.stderr
+    assert "--target: cannot import module 'exits_at_import': SystemExit: 5" in done.stderr
+
+
+def test_a_report_that_cannot_be_written_exits_2_naming_the_flag(tmp_path: pathlib.Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    outs = outputs(tmp_path, OUTPUTS)
+    golden = tmp_path / "golden.jsonl"
+    golden.write_bytes(FIRST)
+    done = run_offline(str(golden), "--outputs", str(outs), "--junit", str(blocker / "junit.xml"))
+    assert done.returncode == 2, done.stderr
+    assert f"--junit {blocker / 'junit.xml'}: cannot write:" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_control_characters_in_a_case_leave_the_junit_file_valid_xml(tmp_path: pathlib.Path) -> None:
+    line = json.dumps({"input": "bell\x07 and escape\x1b[31m?", "expected": "30 days", "id": "ctl"}).encode()
+    outs = write_jsonl(tmp_path / "outs.jsonl", [{"id": "ctl", "output": "no\x00idea"}])
+    junit = tmp_path / "junit.xml"
+    done, _, report = _hostile_run(tmp_path, line + b"\n", "--outputs", str(outs), "--junit", str(junit))
+    assert done.returncode == 1, done.stderr
+    failure = ET.parse(junit).getroot().find(".//failure")
+    assert failure is not None and "bell\ufffd and escape\ufffd[31m?" in (failure.text or "")
+    assert _strict_json(report)["cases"][0]["output"] == "no\x00idea"  # type: ignore[index]

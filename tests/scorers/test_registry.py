@@ -288,3 +288,39 @@ def test_builtin_and_function_together_is_rejected():
     with pytest.raises(ConfigError) as err:
         build_scorer(ScorerSpec(name="x", builtin="regex", function=f"{FIXTURES}:mentions_policy"))
     assert err.value.problems == ["scorers.enabled[0]: set either builtin or function, not both"]
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("high", "score value is str, not a number"),
+        (float("nan"), "score value nan is outside [0, 1]"),
+        (1.5, "score value 1.5 is outside [0, 1]"),
+        (-0.1, "score value -0.1 is outside [0, 1]"),
+    ],
+)
+def test_a_scored_value_outside_0_1_is_a_bad_return_never_clamped(value: object, why: str) -> None:
+    class Wrong:
+        name = "wrong"
+        threshold = 0.5
+
+        def __call__(self, case: EvalCase) -> Score:
+            if isinstance(value, str):
+                return Score("wrong", Outcome.SCORED, value)  # type: ignore[arg-type]
+            return Score.scored("wrong", value, threshold=0.5)  # type: ignore[arg-type]
+
+    (score,) = run_scorers([Wrong()], EvalCase(input="q", output="a"))
+    assert score.outcome is Outcome.ERROR
+    assert (score.reason, score.explanation) == ("bad_return", why)
+
+
+def test_a_lone_surrogate_in_a_scorers_own_text_is_replaced_not_recorded() -> None:
+    class Chatty:
+        name = "chatty"
+        threshold = None
+
+        def __call__(self, case: EvalCase) -> Score:
+            return Score.skipped("chatty", "odd\udc80", explanation="see \ud83d")
+
+    (score,) = run_scorers([Chatty()], EvalCase(input="q", output="a"))
+    assert (score.reason, score.explanation) == ("odd\ufffd", "see \ufffd")

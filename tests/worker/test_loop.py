@@ -8,9 +8,10 @@ import time
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from processor._proto import eval_result_pb2
+from processor.errors import TooLarge
 from processor.extract import select_logs, select_traces
 from processor.extract.config import SlicesConfig
 from processor.metrics import WorkerMetrics
@@ -19,10 +20,11 @@ from processor.sampler.trace_id import TraceIdSampler
 from processor.scorers import build_scorers
 from processor.scorers.config import ScorerSpec
 from processor.transport import Record, Signal, trace_key
-from processor.transport.codec import DEAD_LETTER_REASON
+from processor.transport.codec import DEAD_LETTER_REASON, DEAD_LETTER_VALUE_DROPPED
 from processor.transport.memory import MemoryTransport
 from processor.worker.config import WorkerConfig
 from processor.worker.loop import Worker, _OffsetBook
+from tests import poison
 
 KEEP_ALL = TraceIdSampler(SamplingConfig(rate=1.0))
 SLICES = SlicesConfig()
@@ -189,3 +191,214 @@ def test_revoked_partitions_drop_their_open_traces(otlp_fixtures: pathlib.Path) 
     worker.step()
     worker.revoked([("traces", 0)])
     assert worker.drain() == 0
+
+
+# --- per-trace isolation (issue 9) -------------------------------------------------------------------
+
+
+def _request_records(request: ExportTraceServiceRequest) -> list[Record]:
+    return [
+        Record(Signal.TRACES, trace_key(tid), req.SerializeToString())
+        for tid, req in select_traces(request, KEEP_ALL, SLICES).traces.items()
+    ]
+
+
+def _tenant_count(registry: CollectorRegistry, tenant: str) -> float:
+    total = 0.0
+    for family in registry.collect():
+        for s in family.samples:
+            if s.name == "app_eval_relevance_count" and s.labels.get("tenant") == tenant:
+                total += s.value
+    return total
+
+
+@pytest.mark.parametrize("publish_results", [True, False])
+def test_lone_surrogates_are_replaced_and_scored_and_metrics_still_scrape(
+    otlp_fixtures: pathlib.Path, publish_results: bool
+) -> None:
+    transport, registry = RecordingTransport(), CollectorRegistry()
+    records = [
+        *_request_records(poison.poison_messages(otlp_fixtures)),
+        *_request_records(poison.poison_model(otlp_fixtures)),
+        *_request_records(poison.canary(otlp_fixtures)),
+    ]
+    transport.send(records, timeout_s=1)
+    worker = _worker(transport, registry, publish_results=publish_results)
+    _run_until(worker, lambda: _tenant_count(registry, "canary") == 2)
+    assert _tenant_count(registry, "poison") == 4  # the poisoned calls are scored too, text repaired
+    text = generate_latest(registry).decode("utf-8")
+    assert 'model="gpt-4o\ufffd"' in text
+    if publish_results:
+        results = _results(transport)
+        assert len(results) == 6
+        assert "refund window? \ufffd" in {r.question for r in results}
+        assert "gpt-4o\ufffd" in {r.model for r in results}
+    assert transport.commits[-1][("traces", 0)] == len(records)
+
+
+def _failing_on(bad: set[str], original, case_of):  # type: ignore[no-untyped-def]
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if case_of(*args) in bad:
+            raise UnicodeEncodeError("utf-8", "\udc80", 0, 1, "surrogates not allowed")
+        return original(*args, **kwargs)
+
+    return failing
+
+
+@pytest.mark.parametrize("reason", ["extract_failed", "score_failed", "result_failed", "labels_failed"])
+def test_a_step_raising_on_one_trace_dead_letters_that_trace_only(
+    otlp_fixtures: pathlib.Path, monkeypatch: pytest.MonkeyPatch, reason: str
+) -> None:
+    from processor.extract import TraceAssembly
+    from processor.worker import loop
+
+    bad_request = poison.poison_messages(otlp_fixtures)
+    bad = {tid.hex() for tid in poison.trace_ids(bad_request)}
+    if reason == "extract_failed":
+        first_trace = lambda assembly, slices: next(iter(assembly._spans)).hex()  # noqa: E731
+        monkeypatch.setattr(TraceAssembly, "cases", _failing_on(bad, TraceAssembly.cases, first_trace))
+    elif reason == "score_failed":
+        case_trace = lambda scorers, case: case.trace_id  # noqa: E731
+        monkeypatch.setattr(loop, "run_scorers", _failing_on(bad, loop.run_scorers, case_trace))
+    elif reason == "result_failed":
+        case_trace = lambda case, score: case.trace_id  # noqa: E731
+        monkeypatch.setattr(loop, "result_record", _failing_on(bad, loop.result_record, case_trace))
+    else:
+        case_trace = lambda metrics, case: case.trace_id  # noqa: E731
+        failing = _failing_on(bad, WorkerMetrics.labels_for, case_trace)
+        monkeypatch.setattr(WorkerMetrics, "labels_for", failing)
+    transport, registry = RecordingTransport(), CollectorRegistry()
+    records = [*_request_records(bad_request), *_request_records(poison.canary(otlp_fixtures))]
+    transport.send(records, timeout_s=1)
+    worker = _worker(transport, registry)
+    _run_until(worker, lambda: _tenant_count(registry, "canary") == 2)
+    dead = [r for r in transport.sent if r.signal is Signal.DEAD_LETTER]
+    assert {dict(r.headers)[DEAD_LETTER_REASON] for r in dead} == {reason.encode()}
+    assert {r.key.decode() for r in dead} == bad
+    assert registry.get_sample_value("evalstream_worker_poison_traces_total", {"reason": reason}) == 2
+    assert _tenant_count(registry, "poison") == 0
+    assert transport.commits[-1][("traces", 0)] == len(records)  # committed past the poison
+
+
+@pytest.mark.kafka
+def test_on_kafka_a_poison_trace_is_dead_lettered_and_committed_past(
+    otlp_fixtures: pathlib.Path, kafka_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real broker: the trace whose result record raises lands on the DLQ topic with its reason, the
+    canary after it is scored, and the group's committed offsets reach the end of every partition."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    from processor.transport.kafka import KafkaConsumerTransport, KafkaProducerTransport, create_topics
+    from processor.worker import loop
+    from tests.transport.test_kafka import consume_all, kafka_config
+
+    config = kafka_config(kafka_bootstrap, topic_prefix, partitions=2)
+    create_topics(config)
+    bad_request = poison.poison_messages(otlp_fixtures)
+    bad = {tid.hex() for tid in poison.trace_ids(bad_request)}
+    case_trace = lambda case, score: case.trace_id  # noqa: E731
+    monkeypatch.setattr(loop, "result_record", _failing_on(bad, loop.result_record, case_trace))
+    producer = KafkaProducerTransport(config, registry=CollectorRegistry())
+    producer.start()
+    group = f"{topic_prefix}-workers"
+    consumer = KafkaConsumerTransport(config, group_id=group)
+    registry = CollectorRegistry()
+    try:
+        assert producer.wait_ready(60)
+        records = [*_request_records(bad_request), *_request_records(poison.canary(otlp_fixtures))]
+        producer.send(records, timeout_s=30)
+        metrics = WorkerMetrics(registry, prefix="app_eval", label_names=SLICES.names, max_label_values=50)
+        worker = Worker(
+            WorkerConfig(assembly_window_s=0.5, poll_timeout_s=0.5),
+            slices=SLICES,
+            scorers=build_scorers([ScorerSpec(name="relevance", threshold=0.5)]),
+            consumer=consumer,
+            metrics=metrics,
+            producer=producer,
+        )
+        _run_until(worker, lambda: _tenant_count(registry, "canary") == 2, limit_s=90)
+        assert _tenant_count(registry, "canary") == 2
+    finally:
+        consumer.shutdown(timeout_s=5)
+        producer.shutdown(timeout_s=5)
+    reason = {"reason": "result_failed"}
+    assert registry.get_sample_value("evalstream_worker_poison_traces_total", reason) == 2
+    dlq = KafkaConsumerTransport(config, group_id=f"{topic_prefix}-dlq", signals=(Signal.DEAD_LETTER,))
+    try:
+        dead = consume_all(dlq, 2, max_polls=60)
+    finally:
+        dlq.shutdown(timeout_s=5)
+    assert {c.record.key.decode() for c in dead} == bad
+    assert {dict(c.record.headers)[DEAD_LETTER_REASON] for c in dead} == {b"result_failed"}
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    reader = KafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    try:
+        committed = {tp: meta.offset for tp, meta in admin.list_group_offsets(group)[group].items()}
+        spans = [TopicPartition(config.topics.traces, p) for p in range(2)]
+        ends = reader.end_offsets(spans)
+    finally:
+        admin.close()
+        reader.close()
+    assert sum(ends.values()) == len(records)
+    assert {tp: committed.get(tp, 0) for tp in spans if ends[tp]} == {tp: n for tp, n in ends.items() if n}
+
+
+class LimitedTransport(RecordingTransport):
+    """Refuses what the worker produces above `max_record_bytes`, as KafkaProducerTransport does."""
+
+    def __init__(self, max_record_bytes: int) -> None:
+        super().__init__()
+        self.max_record_bytes = max_record_bytes
+
+    def send(self, records, *, timeout_s):  # type: ignore[no-untyped-def]
+        for record in records:
+            size = len(record.key) + len(record.value) + sum(len(k) + len(v) for k, v in record.headers)
+            if record.signal in (Signal.RESULTS, Signal.DEAD_LETTER) and size > self.max_record_bytes:
+                raise TooLarge(f"a record of {size} bytes exceeds {self.max_record_bytes}")
+        super().send(records, timeout_s=timeout_s)
+
+
+def _with_long_question(request: ExportTraceServiceRequest, chars: int) -> ExportTraceServiceRequest:
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                for kv in span.attributes:
+                    if kv.key == "gen_ai.input.messages":
+                        kv.value.string_value = kv.value.string_value.replace(
+                            "What is", "What is " + "x" * chars
+                        )
+    return request
+
+
+@pytest.mark.parametrize("poisoned", [False, True])
+def test_what_the_worker_produces_always_fits_the_producers_record_limit(
+    otlp_fixtures: pathlib.Path, monkeypatch: pytest.MonkeyPatch, poisoned: bool
+) -> None:
+    """A result or dead letter the producer refuses as too large would be retried for ever."""
+    from processor.extract import TraceAssembly
+
+    big_request = _with_long_question(poison.canary(otlp_fixtures, tenant="big"), 30_000)
+    big_records = _request_records(big_request)
+    too_large = {r.key.decode() for r in big_records if len(r.value) > 20_000}
+    assert len(too_large) == 1  # the English call's question is long; the German one's is not
+    if poisoned:
+        bad = {tid.hex() for tid in poison.trace_ids(big_request)}
+        first_trace = lambda assembly, slices: next(iter(assembly._spans)).hex()  # noqa: E731
+        monkeypatch.setattr(TraceAssembly, "cases", _failing_on(bad, TraceAssembly.cases, first_trace))
+    transport, registry = LimitedTransport(20_000), CollectorRegistry()
+    records = [*big_records, *_request_records(poison.canary(otlp_fixtures))]
+    transport.send(records, timeout_s=1)
+    worker = _worker(transport, registry)
+    _run_until(worker, lambda: _tenant_count(registry, "canary") == 2)
+    assert _tenant_count(registry, "canary") == 2
+    assert transport.commits[-1][("traces", 0)] == len(records)
+    if poisoned:
+        dead = {r.key.decode(): r for r in transport.sent if r.signal is Signal.DEAD_LETTER}
+        assert set(dead) == bad
+        assert {k for k, r in dead.items() if r.value == b""} == too_large
+        (dropped,) = [r for r in dead.values() if not r.value]
+        assert int(dict(dropped.headers)[DEAD_LETTER_VALUE_DROPPED]) > 20_000
+    else:
+        assert _tenant_count(registry, "big") == 2
+        (long,) = [r for r in _results(transport) if r.trace_id in too_large]
+        assert long.question.endswith("…") and len(long.question) < 20_000

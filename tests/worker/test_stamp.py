@@ -78,3 +78,15 @@ def test_unreachable_endpoint_raises_for_the_worker_to_count() -> None:
             [(EvalCase(input="q", output="a", trace_id="00" * 16, span_id="00" * 8), Score.scored("x", 1))]
         )
     stamper.shutdown()
+
+
+def test_a_score_whose_event_cannot_be_built_is_left_out_not_the_batch() -> None:
+    from processor.worker.stamp import evaluation_request
+
+    good = EvalCase(input="q", output="a", trace_id="ab" * 16, span_id="cd" * 8)
+    bad = EvalCase(input="q", output="a", trace_id="not hex", span_id="cd" * 8)
+    request = evaluation_request(
+        [(bad, Score.scored("relevance", 0.4)), (good, Score.scored("relevance", 0.6))]
+    )
+    (record,) = request.resource_logs[0].scope_logs[0].log_records
+    assert record.trace_id == bytes.fromhex("ab" * 16)
