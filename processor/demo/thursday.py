@@ -166,6 +166,8 @@ def score_all(config: Config, scorers: Sequence[Scorer], calls: list[Call], trac
         prefix=config.metrics.prefix,
         label_names=config.slices.names,
         max_label_values=config.metrics.max_label_values,
+        max_series=config.metrics.max_series,
+        max_label_length=config.metrics.max_label_length,
     )
     metrics.prepare([s.name for s in scorers])
     scored = Scored()
