@@ -37,6 +37,7 @@ class Pipeline:
     registry: CollectorRegistry
     parts: list[tuple[str, Part]] = field(default_factory=list)
     receiver: Any = None
+    http_receiver: Any = None
     sampler: Any = None
     worker: Any = None
     metrics_server: Any = None
@@ -122,6 +123,7 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
             metrics=metrics,
             producer=producer,
             stamper=stamper,
+            redactor=config.redaction.redactor(),
         )
         if memory is None:
             consumer.on_revoke = worker.revoked
@@ -144,10 +146,22 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
             if not wants_worker:
                 pipeline.parts.append(("receiver-producer", _Transport(receiver_producer)))
         sampler = pipeline.sampler = TraceIdSampler(config.sampling)
-        receiver = Receiver(config.receiver, sampler, config.slices, receiver_producer, registry)
+        receiver = Receiver(
+            config.receiver,
+            sampler,
+            config.slices,
+            receiver_producer,
+            registry,
+            redactor=config.redaction.redactor() if config.redaction.in_receiver else None,
+        )
         ready_checks.append(receiver_producer.ready)
         pipeline.receiver = receiver
         pipeline.parts.append(("receiver", receiver))
+        if config.receiver.http.endpoint:
+            from processor.receiver.http import HttpReceiver
+
+            pipeline.http_receiver = HttpReceiver(receiver, config.receiver.http)
+            pipeline.parts.append(("receiver-http", pipeline.http_receiver))
 
     if not kafka.embedded and kafka.create_topics:
         pipeline.parts.insert(0, ("kafka-topics", _CreateTopics(kafka)))
@@ -156,7 +170,12 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
         host_port = split_host_port(config.metrics.endpoint, "metrics.endpoint", problems)
         if host_port is None:
             raise ConfigError(problems)
-        server = MetricsServer(*host_port, registry, ready=lambda: all(check() for check in ready_checks))
+        server = MetricsServer(
+            *host_port,
+            registry,
+            ready=lambda: all(check() for check in ready_checks),
+            tls=config.metrics.tls,
+        )
         pipeline.metrics_server = server
         pipeline.parts.insert(0, ("metrics", server))
     return pipeline
@@ -240,10 +259,13 @@ def _log_started(pipeline: Pipeline) -> None:
             f"  point a Collector's otlp_grpc exporter (traces and logs) at {pipeline.receiver.endpoint}; "
             f"sampler: {pipeline.sampler.describe()}"
         )
+    if pipeline.http_receiver is not None:
+        lines.append(f"  or its otlp_http exporter at {pipeline.http_receiver.endpoint}")
     if pipeline.worker is not None:
         lines.append(f"  scorers: {', '.join(s.name for s in pipeline.worker.scorers)}")
     if pipeline.metrics_server is not None:
         host = config.metrics.endpoint.rsplit(":", 1)[0]
-        lines.append(f"  metrics: http://{host}:{pipeline.metrics_server.port}/metrics")
+        scheme = "https" if config.metrics.tls.enabled else "http"
+        lines.append(f"  metrics: {scheme}://{host}:{pipeline.metrics_server.port}/metrics")
     for line in lines:
         log.info(line)

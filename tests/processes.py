@@ -58,6 +58,10 @@ class RunningProcessor:
     def metrics(self) -> str:
         return http_get(self.metrics_url + "/metrics")[1]
 
+    @property
+    def http_endpoint(self) -> str:
+        return str(self.config["receiver"]["http"]["endpoint"])
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -74,8 +78,10 @@ def run_processor(
 ) -> Iterator[RunningProcessor]:
     """Start the processor with `config` (ports filled in when absent); SIGTERM it at the end."""
     config = {**config}
-    receiver = config.setdefault("receiver", {}).setdefault("grpc", {})
+    config["receiver"] = {**config.get("receiver", {})}
+    receiver = config["receiver"].setdefault("grpc", {})
     receiver.setdefault("endpoint", f"127.0.0.1:{free_port()}")
+    config["receiver"].setdefault("http", {}).setdefault("endpoint", f"127.0.0.1:{free_port()}")
     metrics = config.setdefault("metrics", {})
     metrics.setdefault("endpoint", f"127.0.0.1:{free_port()}")
     config_path = tmp_path / f"{name}.yaml"

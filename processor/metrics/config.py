@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from processor.endpoint import split_host_port
+from processor.tls import TLSConfig
 
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
@@ -15,6 +16,7 @@ class MetricsConfig:
     endpoint: str = "localhost:9464"  # host:port of /metrics; empty disables the HTTP server
     prefix: str = "app_eval"  # score histograms are <prefix>_<scorer>
     max_label_values: int = 50  # per slice label; further values become __other__
+    tls: TLSConfig = field(default_factory=TLSConfig)  # HTTPS (and client certificates) for /metrics
 
     def validate(self, path: str) -> list[str]:
         problems: list[str] = []

@@ -25,6 +25,7 @@ from processor.extract import TraceAssembly
 from processor.extract.config import SlicesConfig
 from processor.metrics import WorkerMetrics
 from processor.model import EvalCase, Score
+from processor.redact import Redactor
 from processor.scorers import Scorer, run_scorers
 from processor.transport import Consumed, Consumer, Producer, Signal, codec
 from processor.worker.config import WorkerConfig
@@ -93,6 +94,7 @@ class Worker:
         metrics: WorkerMetrics,
         producer: Producer | None = None,
         stamper: ScoreStamper | None = None,
+        redactor: Redactor | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
@@ -103,6 +105,7 @@ class Worker:
         self.producer = producer if config.publish_results else None
         self.dead_letter_producer = producer
         self.stamper = stamper
+        self.redactor = redactor
         self._clock = clock
         self._pending: dict[bytes, _PendingTrace] = {}
         self._finished: collections.OrderedDict[bytes, None] = collections.OrderedDict()
@@ -231,8 +234,16 @@ class Worker:
         traces = [self._pending[t] for t in trace_ids]
         cases = [case for trace in traces for case in trace.assembly.cases(self.slices)]
         self.metrics.cases.inc(len(cases))
-        outcomes = list(self._pool.map(self._score_case, cases))
-        pairs = [(case, score) for case, scores in zip(cases, outcomes, strict=True) for score in scores]
+        # Redacted once per case, here: the judge's request, the results topic and the score events
+        # all carry this copy; the other scorers still read the raw text in-process.
+        shown = [self.redactor.case(case) for case in cases] if self.redactor else cases
+        outcomes = list(self._pool.map(self._score_case, cases, shown))
+        redact_score = self.redactor.score if self.redactor else (lambda score: score)
+        pairs = [
+            (case, redact_score(score))
+            for case, scores in zip(shown, outcomes, strict=True)
+            for score in scores
+        ]
         if not self._publish(pairs):
             return 0  # keep the traces pending; the next step tries again
         for case, score in pairs:
@@ -246,11 +257,11 @@ class Worker:
         self._commit()
         return len(cases)
 
-    def _score_case(self, case: EvalCase) -> list[Score]:
+    def _score_case(self, case: EvalCase, redacted: EvalCase) -> list[Score]:
         scores = []
         for scorer in self.scorers:
             started = time.perf_counter()
-            scores.extend(run_scorers([scorer], case))
+            scores.extend(run_scorers([scorer], case, redacted=redacted))
             self.metrics.score_duration.labels(scorer.name).observe(time.perf_counter() - started)
         return scores
 
