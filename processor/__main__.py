@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # kafka-python's DEBUG lines print whole record values, i.e. prompt and answer text: never below INFO
+    logging.getLogger("kafka").setLevel(max(logging.INFO, logging.getLogger().level))
     try:
         config = load(args.config)
     except ConfigError as exc:

@@ -75,6 +75,7 @@ def run_processor(
     name: str = "processor",
     expect_exit: int | None = 0,
     ready_timeout_s: float = 60.0,
+    log_level: str = "INFO",
 ) -> Iterator[RunningProcessor]:
     """Start the processor with `config` (ports filled in when absent); SIGTERM it at the end."""
     config = {**config}
@@ -89,7 +90,7 @@ def run_processor(
     log_path = tmp_path / f"{name}.log"
     log_file = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "processor", role, "--config", str(config_path)],
+        [sys.executable, "-m", "processor", role, "--config", str(config_path), "--log-level", log_level],
         cwd=REPO,
         stdout=log_file,
         stderr=subprocess.STDOUT,
