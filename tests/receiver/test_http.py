@@ -6,6 +6,9 @@ import gzip
 import http.client
 import json
 import os
+import pathlib
+import socket
+import subprocess
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -23,16 +26,18 @@ from prometheus_client import CollectorRegistry
 from processor.errors import ShuttingDown, TransportFull, TransportUnavailable
 from processor.extract.config import SlicesConfig
 from processor.receiver.config import GrpcConfig, HttpConfig, ReceiverConfig
-from processor.receiver.http import HttpReceiver, decompress, json_to_protobuf
+from processor.receiver.http import REQUEST_TYPES, HttpReceiver, decompress, json_to_protobuf
 from processor.receiver.service import Receiver
 from processor.sampler.config import SamplingConfig
 from processor.sampler.trace_id import TraceIdSampler
 from processor.transport import Record, Signal, codec
 from processor.transport.memory import MemoryTransport
-from tests.otlp_replay import otlp_json
+from tests.otlp_replay import FLAVOURS, load_flavour, otlp_json, replay_http
+from tests.processes import run_processor
 from tests.receiver import fakes
 from tests.receiver.helpers import logs_request, random_trace_id, trace_request
 from tests.receiver.test_service import FailingProducer, drain
+from tests.test_e2e import assert_fixture_metrics
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -264,16 +269,23 @@ def test_400_for_bad_bodies(
 
 @pytest.mark.parametrize(
     "encoding, compress",
-    [("gzip", gzip.compress), ("zstd", lambda data: zstandard.ZstdCompressor().compress(data)), ("", None)],
+    [("gzip", gzip.compress), ("zstd", lambda data: zstandard.ZstdCompressor().compress(data))],
 )
 def test_413_is_checked_after_decompression(server: HttpReceiver, encoding: str, compress: Any) -> None:
-    inflated = b"\x00" * (3 * 1024 * 1024)  # 3 MiB of zeros over a 1 MiB limit
-    body = compress(inflated) if compress else inflated
-    if compress:
-        assert len(body) < 64 * 1024  # a small bomb: only its decompressed size is over
-    code, _, reply = post(server, body, headers={"Content-Encoding": encoding} if encoding else {})
+    body = compress(b"\x00" * (3 * 1024 * 1024))  # 3 MiB of zeros over a 1 MiB limit
+    assert len(body) < 64 * 1024  # a small bomb: only its decompressed size is over
+    code, _, reply = post(server, body, headers={"Content-Encoding": encoding})
     assert code == 413
     assert "1 MiB limit" in status_of(reply).message
+
+
+def test_413_on_content_length_before_the_body_is_read(server: HttpReceiver) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+            b"Content-Length: 3145728\r\n\r\n"
+        )
+        assert sock.recv(64).startswith(b"HTTP/1.1 413 ")
 
 
 def test_decompression_stops_at_the_cap() -> None:
@@ -351,3 +363,59 @@ def test_a_taken_port_raises_oserror_naming_the_key(server: HttpReceiver) -> Non
     receiver, _ = make_http(MemoryTransport(max_records=1), CollectorRegistry())
     with pytest.raises(OSError, match=r"receiver\.http\.endpoint"):
         HttpReceiver(receiver, config).start()
+
+
+# --- real clients: the bundled fixtures in OTLP JSON, the SDK's OTLP/HTTP exporters, curl ---------------
+
+
+def test_the_fixtures_json_renderings_decode_to_their_protobuf(otlp_fixtures: pathlib.Path) -> None:
+    """The fixtures' OTLP/JSON renderings (hex ids) decode to exactly the messages of their .pb files."""
+    renderings = sorted(otlp_fixtures.glob("*.json"))
+    assert len(renderings) == 9  # seven traces, two logs
+    for rendering in renderings:
+        signal = "logs" if rendering.name.endswith(".logs.json") else "traces"
+        decoded = REQUEST_TYPES[signal].FromString(json_to_protobuf(rendering.read_bytes(), signal))
+        expected = REQUEST_TYPES[signal].FromString(rendering.with_suffix(".pb").read_bytes())
+        assert decoded == expected, rendering.name
+
+
+def curl_json(url: str, path: pathlib.Path) -> None:
+    done = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--fail-with-body",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            f"@{path}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout) == {}  # no partial success
+
+
+@pytest.mark.parametrize("client", ["sdk-http-protobuf", "curl-json"])
+def test_http_clients_are_scored_like_grpc(
+    tmp_path: pathlib.Path, otlp_fixtures: pathlib.Path, client: str
+) -> None:
+    """The same fixtures and the same assertions as the gRPC end-to-end test (tests/test_e2e.py)."""
+    config = {"sampling": {"rate": 1.0}, "worker": {"assembly_window_s": 1.0}}
+    with run_processor(tmp_path, config) as processor:
+        base = f"http://{processor.http_endpoint}"
+        for flavour in FLAVOURS:
+            if client == "curl-json":
+                for signal in ("logs", "traces"):
+                    rendering = otlp_fixtures / f"{flavour}.{signal}.json"
+                    if rendering.exists():
+                        curl_json(f"{base}/v1/{signal}", rendering)
+            else:
+                traces, logs = load_flavour(otlp_fixtures, flavour)
+                assert replay_http(base, [traces], [logs] if logs else []) == (True, True), flavour
+        assert_fixture_metrics(processor)
+    assert "or its otlp_http exporter at" in processor.log()
