@@ -419,3 +419,26 @@ def test_http_clients_are_scored_like_grpc(
                 assert replay_http(base, [traces], [logs] if logs else []) == (True, True), flavour
         assert_fixture_metrics(processor)
     assert "or its otlp_http exporter at" in processor.log()
+
+
+def test_chunked_bodies_are_read_and_capped(server: HttpReceiver, memory: MemoryTransport) -> None:
+    def chunks(data: bytes, size: int) -> Iterator[bytes]:
+        for start in range(0, len(data), size):
+            yield data[start : start + size]
+
+    tids = [random_trace_id() for _ in range(50)]
+    for body, expected in (
+        (trace_request(tids).SerializeToString(), 200),
+        (b"\x00" * (2 * 1024 * 1024), 413),
+    ):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.request(
+            "POST",
+            "/v1/traces",
+            body=chunks(body, 65536),
+            headers={"Content-Type": PROTOBUF},
+            encode_chunked=True,
+        )
+        assert connection.getresponse().status == expected
+        connection.close()
+    assert len(drain(memory)) == 50
