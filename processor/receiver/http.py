@@ -34,6 +34,9 @@ import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import cramjam
+import lz4.frame
+import snappy
 import zstandard
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
@@ -59,8 +62,9 @@ REQUEST_TYPES: dict[str, type[Message]] = {
     "traces": ExportTraceServiceRequest,
     "logs": ExportLogsServiceRequest,
 }
-#: What the Collector's confighttp accepts that a streaming decompressor with an output cap exists for.
-ENCODINGS = ("gzip", "x-gzip", "deflate", "zlib", "zstd")
+#: What the Collector's confighttp accepts: each decoded with an output cap.
+ENCODINGS = ("gzip", "x-gzip", "deflate", "zlib", "zstd", "snappy", "x-snappy-framed", "lz4")
+_SNAPPY_FRAMED = b"\xff\x06\x00\x00sNaPpY"  # the stream identifier of the framing format
 _CHUNK = 64 * 1024
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -98,6 +102,12 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
             out = _inflate(body, -15, limit, encoding)
     elif encoding == "zstd":
         out = _unzstd(body, limit)
+    elif encoding == "lz4":
+        out = _unlz4(body, limit)
+    elif encoding in ("snappy", "x-snappy-framed"):
+        # like the Collector: "snappy" is a raw block unless the body starts with the framing header
+        framed = encoding == "x-snappy-framed" or body.startswith(_SNAPPY_FRAMED)
+        out = _unsnappy_framed(body, limit) if framed else _unsnappy_raw(body, limit)
     else:
         raise InvalidRequest(
             f"unsupported Content-Encoding {encoding!r}; supported: identity, {', '.join(ENCODINGS)}"
@@ -132,6 +142,49 @@ def _unzstd(body: bytes, limit: int) -> bytes:
                 )
     except zstandard.ZstdError as exc:
         raise InvalidRequest(f"body is not valid zstd: {exc}") from None
+    return bytes(out)
+
+
+def _too_large(limit: int) -> TooLarge:
+    return TooLarge(f"request body is over the {limit // (1024 * 1024)} MiB limit (after decompression)")
+
+
+def _unlz4(body: bytes, limit: int) -> bytes:
+    decompressor = lz4.frame.LZ4FrameDecompressor()
+    try:
+        out: bytes = decompressor.decompress(body, max_length=limit + 1)
+    except RuntimeError as exc:  # python-lz4 reports corrupt frames as RuntimeError
+        raise InvalidRequest(f"body is not valid lz4: {exc}") from None
+    if len(out) > limit:
+        raise _too_large(limit)
+    if not decompressor.eof:
+        raise InvalidRequest("body is not valid lz4: the frame is truncated")
+    return out
+
+
+def _unsnappy_raw(body: bytes, limit: int) -> bytes:
+    try:
+        if cramjam.snappy.decompress_raw_len(body) > limit:  # the block states its size up front
+            raise _too_large(limit)
+        return bytes(cramjam.snappy.decompress_raw(body))
+    except cramjam.DecompressionError as exc:
+        raise InvalidRequest(f"body is not valid snappy: {exc}") from None
+
+
+def _unsnappy_framed(body: bytes, limit: int) -> bytes:
+    # Fed a slice at a time: a frame's chunks hold at most 64 KiB each, so the output is checked
+    # against the cap every few hundred KiB instead of after inflating the whole body.
+    decompressor = snappy.StreamDecompressor()
+    out = bytearray()
+    try:
+        for start in range(0, len(body), _CHUNK):
+            out += decompressor.decompress(body[start : start + _CHUNK])
+            if len(out) > limit:
+                raise _too_large(limit)
+    except (cramjam.DecompressionError, snappy.UncompressError) as exc:
+        raise InvalidRequest(f"body is not valid snappy: {exc}") from None
+    if decompressor.remains:
+        raise InvalidRequest("body is not valid snappy: the stream is truncated")
     return bytes(out)
 
 
