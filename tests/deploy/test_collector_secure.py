@@ -55,7 +55,9 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
     return make_certs(tmp_path_factory.mktemp("certs"))
 
 
-def collector_config(exporter: str, endpoint: str, certs: Certs, *, client_cert: bool) -> dict:
+def collector_config(
+    exporter: str, endpoint: str, certs: Certs, *, client_cert: bool, compression: str = "gzip"
+) -> dict:
     tls = {"ca_file": str(certs.ca)}
     if client_cert:
         tls.update(cert_file=str(certs.client_cert), key_file=str(certs.client_key))
@@ -63,7 +65,7 @@ def collector_config(exporter: str, endpoint: str, certs: Certs, *, client_cert:
         "endpoint": endpoint,
         "tls": tls,
         "auth": {"authenticator": "bearertokenauth/evalstream"},
-        "compression": "gzip",
+        "compression": compression,
         "retry_on_failure": {"enabled": False},  # a refusal shows at once, and nothing is re-sent
     }
     pipeline = {"receivers": ["otlp"], "processors": ["batch"], "exporters": [exporter]}
@@ -111,6 +113,7 @@ def run(
     token: str,
     client_cert: bool,
     until: Callable[[str], bool] | None,
+    compression: str = "gzip",
 ) -> tuple[str, str]:
     """Start both, send every fixture into the Collector, wait for `until(/metrics)` (None: for the
     Collector to log failed exports); return (/metrics, the Collector's log)."""
@@ -139,7 +142,7 @@ def run(
         f"127.0.0.1:{grpc_port}" if exporter.startswith("otlp_grpc") else f"https://127.0.0.1:{http_port}"
     )
     collector = tmp_path / "otelcol.yaml"
-    config = collector_config(exporter, endpoint, certs, client_cert=client_cert)
+    config = collector_config(exporter, endpoint, certs, client_cert=client_cert, compression=compression)
     config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] = f"127.0.0.1:{collector_port}"
     collector.write_text(yaml.safe_dump(config))
     validated = subprocess.run(
@@ -197,16 +200,34 @@ def run(
     return text, collector_log.read_text(errors="replace")
 
 
-@pytest.mark.parametrize("exporter", ["otlp_grpc/evalstream", "otlp_http/evalstream"])
-def test_fixtures_over_mtls_with_a_token_are_scored(
-    otelcol: str, tmp_path: pathlib.Path, otlp_fixtures: pathlib.Path, certs: Certs, exporter: str
-) -> None:
-    def scored(text: str) -> bool:  # as over plain gRPC (tests/test_e2e.py): six content flavours a locale
-        return all(
-            total(text, "app_eval_relevance_count", **FIXTURE_LABELS, locale=locale) == 6
-            for locale in ("en-US", "de-DE")
-        )
+def scored(text: str) -> bool:  # as over plain gRPC (tests/test_e2e.py): six content flavours a locale
+    return all(
+        total(text, "app_eval_relevance_count", **FIXTURE_LABELS, locale=locale) == 6
+        for locale in ("en-US", "de-DE")
+    )
 
+
+@pytest.mark.parametrize(
+    "exporter, compression",
+    [
+        ("otlp_grpc/evalstream", "gzip"),
+        ("otlp_http/evalstream", "gzip"),
+        # every other encoding the Collector's otlp_http exporter offers, decoded by the receiver
+        ("otlp_http/evalstream", "zstd"),
+        ("otlp_http/evalstream", "snappy"),
+        ("otlp_http/evalstream", "lz4"),
+        ("otlp_http/evalstream", "deflate"),
+        ("otlp_http/evalstream", "none"),
+    ],
+)
+def test_fixtures_over_mtls_with_a_token_are_scored(
+    otelcol: str,
+    tmp_path: pathlib.Path,
+    otlp_fixtures: pathlib.Path,
+    certs: Certs,
+    exporter: str,
+    compression: str,
+) -> None:
     text, _ = run(
         otelcol,
         tmp_path,
@@ -216,6 +237,7 @@ def test_fixtures_over_mtls_with_a_token_are_scored(
         token=TOKEN,
         client_cert=True,
         until=scored,
+        compression=compression,
     )
     assert total(text, "evalstream_receiver_refused_requests_total") == 0
     assert total(text, "evalstream_receiver_requests_total", code="OK") >= 2  # traces and logs
