@@ -258,6 +258,16 @@ def encode(message: Message, content_type: str) -> bytes:
 
 
 # --- the server ---------------------------------------------------------------------------------------
+def _log_server_error(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+    """cheroot's own reports (failed TLS handshakes, dropped clients): DEBUG unless it says worse."""
+    log.log(
+        level if level >= logging.WARNING else logging.DEBUG,
+        "receiver: OTLP/HTTP: %s",
+        msg,
+        exc_info=traceback,
+    )
+
+
 class HttpReceiver:
     """The OTLP/HTTP server in front of a `Receiver`. start()/shutdown(timeout_s) are idempotent."""
 
@@ -295,6 +305,7 @@ class HttpReceiver:
                 (host, port), self.app, numthreads=self.config.workers, server_name="evalstream"
             )
             server.max_request_body_size = 0  # ours, checked after decompression
+            server.error_log = _log_server_error  # type: ignore[method-assign]  # cheroot: stderr
             tls = self.config.tls
             if tls.enabled:
                 adapter = BuiltinSSLAdapter(tls.cert_file, tls.key_file)

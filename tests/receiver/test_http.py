@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import json
@@ -436,23 +437,19 @@ def test_http_clients_are_scored_like_grpc(
 
 
 def test_chunked_bodies_are_read_and_capped(server: HttpReceiver, memory: MemoryTransport) -> None:
-    def chunks(data: bytes, size: int) -> Iterator[bytes]:
-        for start in range(0, len(data), size):
-            yield data[start : start + size]
+    def chunked(data: bytes, size: int = 65536) -> bytes:
+        pieces = [data[i : i + size] for i in range(0, len(data), size)]
+        return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
 
     tids = [random_trace_id() for _ in range(50)]
     for body, expected in (
-        (trace_request(tids).SerializeToString(), 200),
-        (b"\x00" * (2 * 1024 * 1024), 413),
+        (trace_request(tids).SerializeToString(), b" 200 "),
+        (b"\x00" * (2 * 1024 * 1024), b" 413 "),
     ):
-        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-        connection.request(
-            "POST",
-            "/v1/traces",
-            body=chunks(body, 65536),
-            headers={"Content-Type": PROTOBUF},
-            encode_chunked=True,
-        )
-        assert connection.getresponse().status == expected
-        connection.close()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            head = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+            # the server may answer 413 and close before the last chunks are sent
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(body))
+            assert expected in sock.recv(64)
     assert len(drain(memory)) == 50
