@@ -32,9 +32,11 @@ import math
 import threading
 import zlib
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
 import cramjam
+import grpc
 import lz4.frame
 import snappy
 import zstandard
@@ -68,19 +70,6 @@ _SNAPPY_FRAMED = b"\xff\x06\x00\x00sNaPpY"  # the stream identifier of the frami
 _CHUNK = 64 * 1024
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
-
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Content Too Large",
-    415: "Unsupported Media Type",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 
 
 # --- bodies -----------------------------------------------------------------------------------------
@@ -349,22 +338,36 @@ class HttpReceiver:
             header = "HTTP_" + auth.header.upper().replace("-", "_")
             if auth.refusal(environ.get(header)) is not None:
                 return self._error(
-                    start_response, 401, 16, "Unauthorized", reply_type, [("WWW-Authenticate", "Bearer")]
+                    start_response,
+                    401,
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "Unauthorized",
+                    reply_type,
+                    [("WWW-Authenticate", "Bearer")],
                 )
         signal = PATHS.get(environ.get("PATH_INFO", ""))
         if signal is None:
             return self._error(
-                start_response, 404, 5, "not found: POST to /v1/traces or /v1/logs", reply_type
+                start_response,
+                404,
+                grpc.StatusCode.NOT_FOUND,
+                "not found: POST to /v1/traces or /v1/logs",
+                reply_type,
             )
         if environ.get("REQUEST_METHOD") != "POST":
             return self._error(
-                start_response, 405, 12, "method not allowed: use POST", reply_type, [("Allow", "POST")]
+                start_response,
+                405,
+                grpc.StatusCode.UNIMPLEMENTED,
+                "method not allowed: use POST",
+                reply_type,
+                [("Allow", "POST")],
             )
         if not reply_type:
             return self._error(
                 start_response,
                 415,
-                3,
+                grpc.StatusCode.INVALID_ARGUMENT,
                 f"unsupported Content-Type {content_type!r}; use {PROTOBUF} or {JSON}",
                 "",
             )
@@ -375,7 +378,10 @@ class HttpReceiver:
         def load() -> bytes:
             if length.isdigit() and int(length) > self._limit:
                 raise TooLarge(f"request body is over the {self.config.max_request_body_mib} MiB limit")
-            raw = stream.read(int(length)) if length.isdigit() else stream.read(self._limit + 1)
+            try:
+                raw = stream.read(int(length)) if length.isdigit() else stream.read(self._limit + 1)
+            except (OSError, ValueError) as exc:  # the client's doing: cut off, slow, bad chunking
+                raise InvalidRequest(f"could not read the request body: {exc}") from None
             if len(raw) > self._limit:
                 raise TooLarge(f"request body is over the {self.config.max_request_body_mib} MiB limit")
             body = decompress(raw, encoding, self._limit)
@@ -394,13 +400,13 @@ class HttpReceiver:
         self,
         start_response: StartResponse,
         code: int,
-        grpc_code: int,
+        grpc_code: grpc.StatusCode,
         message: str,
         reply_type: str,
         extra: list[tuple[str, str]] | None = None,
     ) -> list[bytes]:
         if reply_type:
-            body = encode(status_pb2.Status(code=grpc_code, message=message), reply_type)
+            body = encode(status_pb2.Status(code=grpc_code.value[0], message=message), reply_type)
         else:
             body, reply_type = (message + "\n").encode(), "text/plain; charset=utf-8"
         return self._reply(start_response, code, body, reply_type, extra)
@@ -414,5 +420,5 @@ class HttpReceiver:
         extra: list[tuple[str, str]] | None = None,
     ) -> list[bytes]:
         headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), *(extra or [])]
-        start_response(f"{code} {_REASONS.get(code, '')}", headers)
+        start_response(f"{code} {HTTPStatus(code).phrase}", headers)
         return [body]
