@@ -33,6 +33,7 @@ from processor.errors import ConfigError
 from processor.extract.config import SlicesConfig
 from processor.metrics.config import MetricsConfig
 from processor.receiver.config import ReceiverConfig
+from processor.redact import RedactionConfig
 from processor.sampler.config import SamplingConfig
 from processor.scorers.config import ScorersConfig
 from processor.transport.config import KafkaConfig
@@ -199,6 +200,7 @@ class Config:
     scorers: ScorersConfig = field(default_factory=ScorersConfig)
     slices: SlicesConfig = field(default_factory=SlicesConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    redaction: RedactionConfig = field(default_factory=RedactionConfig)
 
 
 def apply_overrides(data: Any, overrides: Sequence[str]) -> Any:
