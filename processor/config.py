@@ -34,6 +34,7 @@ from processor.errors import ConfigError
 from processor.extract.config import SlicesConfig
 from processor.metrics.config import MetricsConfig
 from processor.receiver.config import ReceiverConfig
+from processor.redact import RedactionConfig
 from processor.sampler.config import SamplingConfig
 from processor.scorers.config import ScorersConfig
 from processor.transport.config import KafkaConfig
@@ -200,6 +201,7 @@ class Config:
     scorers: ScorersConfig = field(default_factory=ScorersConfig)
     slices: SlicesConfig = field(default_factory=SlicesConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    redaction: RedactionConfig = field(default_factory=RedactionConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
 

@@ -44,6 +44,7 @@ class Pipeline:
     parts: list[tuple[str, Part]] = field(default_factory=list)
     health: Health = field(default_factory=Health)
     receiver: Any = None
+    http_receiver: Any = None
     sampler: Any = None
     worker: Any = None
     metrics_server: Any = None
@@ -139,6 +140,7 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
             metrics=metrics,
             producer=producer,
             stamper=stamper,
+            redactor=config.redaction.redactor(),
         )
         if memory is None:
             consumer.on_revoke = worker.revoked
@@ -169,11 +171,23 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
                     receiver_producer, topic_check, (Signal.TRACES, Signal.LOGS)
                 )
         sampler = pipeline.sampler = TraceIdSampler(config.sampling)
-        receiver = Receiver(config.receiver, sampler, config.slices, receiver_producer, registry)
+        receiver = Receiver(
+            config.receiver,
+            sampler,
+            config.slices,
+            receiver_producer,
+            registry,
+            redactor=config.redaction.redactor() if config.redaction.in_receiver else None,
+        )
         if memory is not None:
             pipeline.health.add("queue", lambda: _queue_health(memory))
         pipeline.receiver = receiver
         pipeline.parts.append(("receiver", receiver))
+        if config.receiver.http.endpoint:
+            from processor.receiver.http import HttpReceiver
+
+            pipeline.http_receiver = HttpReceiver(receiver, config.receiver.http)
+            pipeline.parts.append(("receiver-http", pipeline.http_receiver))
 
     if topic_check is not None:
         pipeline.parts.insert(0, ("kafka-topic-check", topic_check))
@@ -191,7 +205,7 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
         host_port = split_host_port(config.metrics.endpoint, "metrics.endpoint", problems)
         if host_port is None:
             raise ConfigError(problems)
-        server = MetricsServer(*host_port, registry, health=pipeline.health)
+        server = MetricsServer(*host_port, registry, health=pipeline.health, tls=config.metrics.tls)
         pipeline.metrics_server = server
         pipeline.parts.insert(0, ("metrics", server))
     return pipeline
@@ -300,12 +314,15 @@ def _log_started(pipeline: Pipeline) -> None:
             f"  point a Collector's otlp_grpc exporter (traces and logs) at {pipeline.receiver.endpoint}; "
             f"sampler: {pipeline.sampler.describe()}"
         )
+        if pipeline.http_receiver is not None:
+            lines.append(f"  or its otlp_http exporter at {pipeline.http_receiver.endpoint}")
         lines.append(f"  {sampling_hint(config.sampling.rate)}")
     if pipeline.worker is not None:
         lines.append(f"  scorers: {', '.join(s.name for s in pipeline.worker.scorers)}")
     if pipeline.metrics_server is not None:
         host = config.metrics.endpoint.rsplit(":", 1)[0]
-        lines.append(f"  metrics: http://{host}:{pipeline.metrics_server.port}/metrics")
+        scheme = "https" if config.metrics.tls.enabled else "http"
+        lines.append(f"  metrics: {scheme}://{host}:{pipeline.metrics_server.port}/metrics")
     if config.metrics.summary_interval_s > 0:
         lines.append(
             f"  a summary of traces received, sampled and scored follows every "

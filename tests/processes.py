@@ -58,6 +58,10 @@ class RunningProcessor:
     def metrics(self) -> str:
         return http_get(self.metrics_url + "/metrics")[1]
 
+    @property
+    def http_endpoint(self) -> str:
+        return str(self.config["receiver"]["http"]["endpoint"])
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -73,13 +77,16 @@ def run_processor(
     ready_timeout_s: float = 60.0,
     args: Sequence[str] = (),
     wait_ready: bool = True,
+    log_level: str = "INFO",
 ) -> Iterator[RunningProcessor]:
     """Start the processor with `config` (ports filled in when absent) and extra command-line `args`
     (e.g. `--set`); wait until /readyz answers 200 (`wait_ready=False`: until /healthz does, for a
     processor that is expected not to become ready); SIGTERM it at the end."""
     config = {**config}
-    receiver = config.setdefault("receiver", {}).setdefault("grpc", {})
+    config["receiver"] = {**config.get("receiver", {})}
+    receiver = config["receiver"].setdefault("grpc", {})
     receiver.setdefault("endpoint", f"127.0.0.1:{free_port()}")
+    config["receiver"].setdefault("http", {}).setdefault("endpoint", f"127.0.0.1:{free_port()}")
     metrics = config.setdefault("metrics", {})
     metrics.setdefault("endpoint", f"127.0.0.1:{free_port()}")
     config_path = tmp_path / f"{name}.yaml"
@@ -87,7 +94,10 @@ def run_processor(
     log_path = tmp_path / f"{name}.log"
     log_file = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "processor", role, "--config", str(config_path), *args],
+        [
+            *(sys.executable, "-m", "processor", role, "--config", str(config_path)),
+            *("--log-level", log_level, *args),
+        ],
         cwd=REPO,
         stdout=log_file,
         stderr=subprocess.STDOUT,

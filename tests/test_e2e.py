@@ -90,7 +90,7 @@ def test_embedded_default_scores_every_fixture_flavour(
 
 def test_readme_run_command_defaults_answer(tmp_path: pathlib.Path) -> None:
     """`python -m processor` with no config binds the documented defaults (skipped if they are taken)."""
-    for port in (4317, 9464):
+    for port in (4317, 4318, 9464):
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 pytest.skip(f"localhost:{port} is in use on this machine")

@@ -8,12 +8,15 @@ The demo sender and the test suite both use this module (it needs the `demo` ext
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import pathlib
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from google.protobuf import json_format
 from grpc import Compression
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.context import Context
@@ -210,3 +213,57 @@ def trace_ids(request: ExportTraceServiceRequest) -> list[bytes]:
             for span in scope_spans.spans:
                 seen.setdefault(span.trace_id)
     return list(seen)
+
+
+def replay_http(
+    base_url: str,
+    traces: Sequence[ExportTraceServiceRequest] = (),
+    logs: Sequence[ExportLogsServiceRequest] = (),
+    *,
+    certificate_file: str | None = None,
+    headers: dict[str, str] | None = None,
+    timeout_s: float = 30.0,
+) -> tuple[bool, bool]:
+    """Export with the SDK's OTLP/HTTP protobuf exporters (gzip) to `base_url`/v1/traces and /v1/logs."""
+    from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+
+    options: dict[str, Any] = {
+        "compression": HttpCompression.Gzip,
+        "timeout": timeout_s,
+        "headers": headers,
+        "certificate_file": certificate_file,
+    }
+    traces_ok = logs_ok = True
+    if traces:
+        exporter = HttpSpanExporter(endpoint=f"{base_url}/v1/traces", **options)
+        traces_ok = all(exporter.export(spans_from(r)).name == "SUCCESS" for r in traces)
+        exporter.shutdown()  # type: ignore[no-untyped-call]
+    if logs:
+        log_exporter = HttpLogExporter(endpoint=f"{base_url}/v1/logs", **options)
+        logs_ok = all(log_exporter.export(log_records_from(r)).name == "SUCCESS" for r in logs)
+        log_exporter.shutdown()  # type: ignore[no-untyped-call]
+    return traces_ok, logs_ok
+
+
+_ID_KEYS = ("traceId", "spanId", "parentSpanId")
+
+
+def _ids_to_hex(node: Any) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_KEYS and isinstance(value, str):
+                node[key] = base64.b64decode(value).hex()
+            else:
+                _ids_to_hex(value)
+    elif isinstance(node, list):
+        for item in node:
+            _ids_to_hex(item)
+
+
+def otlp_json(request: ExportTraceServiceRequest | ExportLogsServiceRequest) -> bytes:
+    """The request in the OTLP JSON encoding: lowerCamelCase, enums as numbers, hex trace and span ids."""
+    data = json_format.MessageToDict(request, use_integers_for_enums=True)
+    _ids_to_hex(data)
+    return json.dumps(data).encode()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from processor.endpoint import split_host_port
+from processor.tls import TLSConfig
 
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
@@ -18,6 +19,7 @@ class MetricsConfig:
     summary_interval_s: float = 60.0  # a one-line log of received / sampled / scored; 0 turns it off
     max_series: int = 500  # label combinations per score histogram; further ones become all __other__
     max_label_length: int = 64  # characters of a label value kept (longer ones are cut, marked with …)
+    tls: TLSConfig = field(default_factory=TLSConfig)  # HTTPS (and client certificates) for /metrics
 
     def validate(self, path: str) -> list[str]:
         problems: list[str] = []

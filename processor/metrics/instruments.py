@@ -179,6 +179,7 @@ class WorkerMetrics:
 # Every `reason` label value the receiver uses, pre-created so each series exists from the start.
 REFUSAL_REASONS = ("invalid", "too_large", "full", "unavailable", "shutting_down")
 SIGNALS = ("traces", "logs")
+AUTH_REFUSAL_REASONS = ("missing", "invalid")
 REQUEST_DURATION_BUCKETS = (
     0.001,
     0.0025,
@@ -261,9 +262,15 @@ class ReceiverMetrics:
             "Spans of sampled-in traces handed to the transport.",
             registry=registry,
         )
+        self.refused_requests = Counter(
+            "evalstream_receiver_refused_requests",
+            "Requests refused by bearer-token auth (UNAUTHENTICATED / 401), per reason (missing, invalid).",
+            ["reason"],
+            registry=registry,
+        )
         self.requests = Counter(
             "evalstream_receiver_requests",
-            "Export requests answered, per signal and gRPC status code.",
+            "Export requests answered (gRPC and OTLP/HTTP), per signal and gRPC status code.",
             ["signal", "code"],
             registry=registry,
         )
@@ -279,6 +286,8 @@ class ReceiverMetrics:
             self.refused_log_records.labels(reason)
         for signal in SIGNALS:
             self.request_duration.labels(signal)
+        for reason in AUTH_REFUSAL_REASONS:
+            self.refused_requests.labels(reason)
 
 
 SEND_ERROR_REASONS = ("unavailable", "timeout", "too_large", "full", "shutting_down")

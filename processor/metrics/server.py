@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import http.server
 import logging
+import socket
+import ssl
 import threading
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from processor.health import Health
+from processor.tls import TLSConfig, server_context
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +31,10 @@ class MetricsServer:
         registry: CollectorRegistry,
         *,
         health: Health | None = None,
+        tls: TLSConfig | None = None,
     ) -> None:
         self._address = (host, port)
+        self._tls = tls if tls is not None and tls.enabled else None
         self._registry = registry
         self._health = health if health is not None else Health()
         self._server: http.server.ThreadingHTTPServer | None = None
@@ -69,7 +75,12 @@ class MetricsServer:
             def log_message(self, format: str, *args: object) -> None:  # scrapes are not news
                 pass
 
-        server = http.server.ThreadingHTTPServer(self._address, Handler)
+        if self._tls is not None:
+            server: http.server.ThreadingHTTPServer = _TLSServer(
+                self._address, Handler, server_context(self._tls)
+            )
+        else:
+            server = http.server.ThreadingHTTPServer(self._address, Handler)
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
@@ -88,3 +99,24 @@ class MetricsServer:
 
 def _body(verdict: str, reasons: list[str]) -> bytes:
     return "".join(f"{line}\n" for line in (verdict, *reasons)).encode("utf-8", "replace")
+
+
+class _TLSServer(http.server.ThreadingHTTPServer):
+    """HTTPS: the handshake runs in the request's own thread, so a stalled client blocks nobody else."""
+
+    def __init__(self, address: tuple[str, int], handler: Any, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = self.socket.accept()
+        return self._context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(10.0)
+        try:
+            request.do_handshake()
+        except (OSError, ssl.SSLError) as exc:  # no client certificate, plaintext, a scanner
+            log.debug("metrics: TLS handshake with %s failed: %s", client_address[0], exc)
+            return
+        super().finish_request(request, client_address)

@@ -19,7 +19,8 @@ inputs are normalised (Unicode NFKC, casefold, punctuation and symbols to spaces
 collapsed) and two inputs are the same case when their token sets have a Jaccard similarity of at
 least `--similarity` (0.9 by default), or normalise to the same text. Redaction
 (`processor.redact`, on by default) runs first, on input, output and context, so nothing unredacted
-is compared, kept or written.
+is compared, kept or written; with `--config` its `redaction` section (kinds and your own patterns)
+applies unless `--redact` or `--no-redact` is given.
 """
 
 from __future__ import annotations
@@ -347,15 +348,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--redact",
         type=_kinds,
-        default=KINDS,
+        default=None,
         metavar="KINDS",
-        help=f"PII kinds to redact, comma-separated (default {','.join(KINDS)})",
+        help="PII kinds to redact, comma-separated (default: the --config's redaction section, "
+        f"else {','.join(KINDS)})",
     )
     parser.add_argument("--no-redact", action="store_true", help="write text unredacted")
     parser.add_argument(
         "-o", "--output", default="-", metavar="FILE", help="candidates JSONL (default stdout)"
     )
     return parser
+
+
+def _redactor(args: argparse.Namespace) -> Redactor | None:
+    """--no-redact, else --redact KINDS, else the --config's `redaction` section, else every kind."""
+    if args.no_redact:
+        return None
+    if args.redact is not None:
+        return Redactor(args.redact)
+    if args.config:
+        return load(args.config).redaction.redactor()
+    return Redactor(KINDS)
 
 
 def _kafka_config(config_path: str | None, bootstrap_servers: str | None) -> KafkaConfig:
@@ -396,7 +409,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         results, stats.undecodable = read_results_topic(
             kafka, args.topic or kafka.topics.results, timeout_s=args.timeout
         )
-    redactor = None if args.no_redact else Redactor(args.redact)
+    redactor = _redactor(args)
     lines = harvest(
         results,
         below=args.below,

@@ -36,7 +36,10 @@ from processor.errors import EvalstreamError, InvalidRequest, TooLarge, Transpor
 from processor.extract.config import SlicesConfig
 from processor.metrics.instruments import ReceiverMetrics
 from processor.receiver import status
+from processor.receiver.auth import GrpcAuthInterceptor, TokenAuth
 from processor.receiver.config import ReceiverConfig
+from processor.redact import Redactor, redact_logs, redact_traces
+from processor.tls import read_pem
 from processor.transport import Producer, Record, codec
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,10 @@ def _count_log_records(request: ExportLogsServiceRequest) -> int:
     return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
 
 
+def _security(tls: Any) -> str:
+    return ("mTLS" if tls.mutual else "TLS") if tls.enabled else "plaintext"
+
+
 class Receiver:
     """The OTLP gRPC server. start()/shutdown(timeout_s) are idempotent; start() after shutdown() restarts.
 
@@ -77,6 +84,8 @@ class Receiver:
         select_traces / select_logs: the extractor's selection functions (default:
             processor.extract.select_traces / select_logs); unit tests pass stand-ins.
         health_interval_s: how often the health status follows `producer.ready()`.
+        redactor: set (`redaction.in_receiver`): the GenAI content attributes and log bodies of the
+            forwarded data are redacted before they reach the transport.
     """
 
     def __init__(
@@ -90,6 +99,7 @@ class Receiver:
         select_traces: SelectTraces | None = None,
         select_logs: SelectLogs | None = None,
         health_interval_s: float = 1.0,
+        redactor: Redactor | None = None,
     ) -> None:
         self.config = config
         self._sampler = sampler
@@ -107,6 +117,12 @@ class Receiver:
         self._health_thread: threading.Thread | None = None
         self._port: int | None = None
         self._logged_internal = False
+        self._redactor = redactor
+        refused = self._metrics.refused_requests
+        #: shared by the gRPC interceptor and the OTLP/HTTP server; None when no tokens are configured
+        self.auth: TokenAuth | None = None
+        if config.auth.enabled:
+            self.auth = TokenAuth(config.auth, lambda reason: refused.labels(reason).inc())
 
     @property
     def port(self) -> int | None:
@@ -145,13 +161,23 @@ class Receiver:
                     ("grpc.so_reuseport", 0),  # a second server on our port must fail, not share it
                 ],
                 maximum_concurrent_rpcs=threads,
+                interceptors=[GrpcAuthInterceptor(self.auth)] if self.auth is not None else None,
             )
             server.add_generic_rpc_handlers(self._handlers())
             self._health = health.HealthServicer()
             health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
             address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            tls = self.config.grpc.tls
             try:
-                bound = server.add_insecure_port(address)
+                if tls.enabled:
+                    credentials = grpc.ssl_server_credentials(
+                        [(read_pem(tls.key_file), read_pem(tls.cert_file))],
+                        root_certificates=read_pem(tls.client_ca_file) if tls.mutual else None,
+                        require_client_auth=tls.mutual,
+                    )
+                    bound = server.add_secure_port(address, credentials)
+                else:
+                    bound = server.add_insecure_port(address)
             except RuntimeError as exc:
                 raise OSError(f"receiver.grpc.endpoint: cannot bind {address}: {exc}") from None
             if not bound:
@@ -167,9 +193,11 @@ class Receiver:
             self._health_thread.start()
         describe = getattr(self._sampler, "describe", None)
         log.info(
-            "receiver: OTLP gRPC (traces, logs) on %s:%d; max request %d MiB; sampler %s",
+            "receiver: OTLP gRPC (traces, logs) on %s:%d (%s%s); max request %d MiB; sampler %s",
             host,
             bound,
+            _security(self.config.grpc.tls),
+            ", bearer tokens" if self.auth is not None else "",
             self.config.grpc.max_recv_msg_size_mib,
             describe() if describe else self._sampler,
         )
@@ -239,18 +267,32 @@ class Receiver:
         )
 
     def _export_traces_rpc(self, body: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
-        response: ExportTraceServiceResponse = self._rpc("traces", self.export_traces, body, context)
+        response: ExportTraceServiceResponse = self._rpc("traces", body, context)
         return response
 
     def _export_logs_rpc(self, body: bytes, context: grpc.ServicerContext) -> ExportLogsServiceResponse:
-        response: ExportLogsServiceResponse = self._rpc("logs", self.export_logs, body, context)
+        response: ExportLogsServiceResponse = self._rpc("logs", body, context)
         return response
 
-    def _rpc(
-        self, signal: str, export: Callable[[bytes], Any], body: bytes, context: grpc.ServicerContext
-    ) -> Any:
+    def _rpc(self, signal: str, body: bytes, context: grpc.ServicerContext) -> Any:
+        response, failure = self.handle(signal, lambda: body)
+        if failure is not None:
+            context.abort_with_status(status.status_for(failure))
+        return response
+
+    # the request path both servers share: load, export, count; the caller maps the error
+    def handle(self, signal: str, load: Callable[[], bytes]) -> tuple[Any, BaseException | None]:
+        """One export request: (response, None), or (None, the error to map with `status`).
+
+        `load` gives the serialized Export*ServiceRequest; it runs inside the in-flight limit, so an
+        HTTP body is decompressed and converted only once a slot is free, and may raise
+        InvalidRequest / TooLarge like the export itself.
+        """
+        export = self.export_traces if signal == "traces" else self.export_logs
         started = time.perf_counter()
-        failure: grpc.Status | None = None
+        failure: BaseException | None = None
+        response: Any = None
+        body = b""
         try:
             if not self._inflight.acquire(blocking=False):
                 raise TransportFull(
@@ -258,26 +300,24 @@ class Receiver:
                     retry_after_s=1.0,
                 )
             try:
+                body = load()
                 response = export(body)
             finally:
                 self._inflight.release()
         except EvalstreamError as exc:
-            failure = status.status_for(exc)
+            failure = exc
         except Exception as exc:  # our own bug: INTERNAL, traceback logged once, counted
             if not self._logged_internal:
                 self._logged_internal = True
                 log.exception(
                     "receiver: internal error handling a %s export (further ones only counted)", signal
                 )
-            failure = status.status_for(exc)
+            failure = exc
             self._count_failed(signal, body)
         finally:
             self._metrics.request_duration.labels(signal).observe(time.perf_counter() - started)
-        if failure is not None:
-            self._metrics.requests.labels(signal, failure.code.name).inc()
-            context.abort_with_status(failure)
-        self._metrics.requests.labels(signal, "OK").inc()
-        return response
+        self._metrics.requests.labels(signal, "OK" if failure is None else status.code_name(failure)).inc()
+        return response, failure
 
     def _count_failed(self, signal: str, body: bytes) -> None:
         try:
@@ -296,6 +336,9 @@ class Receiver:
         self._metrics.received_spans.inc(received)
         sampler = self._sampler.for_request(body)  # drops the priority scan when no span can need it
         selection = self._select_traces(request, sampler, self._slices)
+        if self._redactor is not None:
+            for kept in selection.traces.values():
+                redact_traces(kept, self._redactor)
         rejected = int(selection.rejected) + too_deep
         reasons = [r for r in (deep_reason, selection.rejected_reason if selection.rejected else "") if r]
         if received and rejected >= received:
@@ -335,6 +378,9 @@ class Receiver:
         received = _count_log_records(request) + too_deep
         self._metrics.received_log_records.inc(received)
         selection = self._select_logs(request, self._sampler)
+        if self._redactor is not None:
+            for kept in selection.logs.values():
+                redact_logs(kept, self._redactor)
         rejected = int(selection.rejected) + too_deep
         reasons = [r for r in (deep_reason, selection.rejected_reason if selection.rejected else "") if r]
         if received and rejected >= received:

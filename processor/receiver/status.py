@@ -1,4 +1,5 @@
-"""The one table from evalstream errors to gRPC statuses; nothing else in the receiver builds a status.
+"""The one table from evalstream errors to gRPC statuses and OTLP/HTTP status codes; nothing else in
+the receiver builds a status.
 
 Consistent with both clients that call us:
 
@@ -13,6 +14,9 @@ every grpc-status client) and into the `google.rpc.retryinfo-bin` trailer (for t
 
 UNAVAILABLE carries no RetryInfo on purpose: while Kafka is down, each client's own exponential
 back-off spreads the retries better than a fixed delay would.
+
+OTLP/HTTP follows the same rows: 429 and 503 are the retryable codes of the OTLP/HTTP spec, a
+`Retry-After` header goes exactly where gRPC attaches RetryInfo, and every other 4xx is permanent.
 """
 
 from __future__ import annotations
@@ -44,12 +48,18 @@ class Rule:
     retry_info: bool  # attach RetryInfo (delay from the error's retry_after_s)
     reason: str  # the `reason` label of the refused counters; "" for INTERNAL (failed counter)
     sender_then: str  # for the README table
+    http: int  # the OTLP/HTTP status code
 
 
 # Most specific first; the first rule whose error type matches wins.
 TABLE: tuple[Rule, ...] = (
     Rule(
-        InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT, False, "invalid", "drops the data (not retryable)"
+        InvalidRequest,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        False,
+        "invalid",
+        "drops the data (not retryable)",
+        400,
     ),
     Rule(
         TooLarge,
@@ -57,19 +67,28 @@ TABLE: tuple[Rule, ...] = (
         False,
         "too_large",
         "Collector drops; Python SDK retries a few times, then drops",
+        413,
     ),
     Rule(
-        TransportFull, grpc.StatusCode.RESOURCE_EXHAUSTED, True, "full", "retries after the RetryInfo delay"
+        TransportFull,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        True,
+        "full",
+        "retries after the RetryInfo delay",
+        429,
     ),
-    Rule(TransportUnavailable, grpc.StatusCode.UNAVAILABLE, False, "unavailable", "retries with back-off"),
+    Rule(
+        TransportUnavailable, grpc.StatusCode.UNAVAILABLE, False, "unavailable", "retries with back-off", 503
+    ),
     Rule(
         ShuttingDown,
         grpc.StatusCode.UNAVAILABLE,
         False,
         "shutting_down",
         "retries with back-off (reaches another replica)",
+        503,
     ),
-    Rule(TransportError, grpc.StatusCode.UNAVAILABLE, False, "unavailable", "retries with back-off"),
+    Rule(TransportError, grpc.StatusCode.UNAVAILABLE, False, "unavailable", "retries with back-off", 503),
 )
 
 INTERNAL_MESSAGE = "internal error in the evalstream receiver (logged there); the data was not accepted"
@@ -81,6 +100,33 @@ def rule_for(error: BaseException) -> Rule | None:
         if isinstance(error, rule.error):
             return rule
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    """An OTLP/HTTP error reply: status code, a google.rpc.Status for the body, Retry-After seconds."""
+
+    code: int
+    status: status_pb2.Status
+    retry_after_s: float | None
+
+
+def code_name(error: BaseException) -> str:
+    """The gRPC code's name for `error` (the `code` label of the requests counter, for both servers)."""
+    rule = rule_for(error)
+    return str(rule.code.name if rule else grpc.StatusCode.INTERNAL.name)
+
+
+def http_reply_for(error: BaseException) -> HttpReply:
+    """The OTLP/HTTP reply for `error`: the same row of the table as `status_for`."""
+    rule = rule_for(error)
+    if rule is None:
+        return HttpReply(
+            500, status_pb2.Status(code=grpc.StatusCode.INTERNAL.value[0], message=INTERNAL_MESSAGE), None
+        )
+    delay = getattr(error, "retry_after_s", 1.0) if rule.retry_info else None
+    message = str(error) or type(error).__name__
+    return HttpReply(rule.http, status_pb2.Status(code=rule.code.value[0], message=message), delay)
 
 
 def status_for(error: BaseException) -> grpc.Status:

@@ -143,6 +143,9 @@ class JudgeScorer:
         clock, sleep, rng: injected so the budget window and the backoff can be tested without waiting.
     """
 
+    #: The request leaves the process: the worker hands this scorer the redacted case.
+    sends_text_out = True
+
     def __init__(
         self,
         name: str,

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import json
 import math
 import os
 import pathlib
 import re
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -248,6 +250,13 @@ def _judge(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scor
         api_key = os.environ.get(key_env, "")
         if not api_key:
             params.problem("api_key_env", f"environment variable {key_env} is not set")
+    allow_plain_http = params.bool("allow_plain_http_api_key", False)
+    if api_key and base_url.startswith("http://") and not allow_plain_http and not _loopback_url(base_url):
+        params.problem(
+            "base_url",
+            f"{base_url!r} is plain http:// to a non-loopback host: the API key would travel in clear; "
+            "use https://, or set allow_plain_http_api_key: true if the network is trusted",
+        )
     rubric = params.str("rubric", judge.DEFAULT_RUBRIC)
     for problem in judge.check_rubric(rubric):
         params.problem("rubric", problem)
@@ -274,6 +283,16 @@ def _judge(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scor
         client=judge_client if judge_client is not None else HttpxChatClient(),
         api_key=api_key,
     )
+
+
+def _loopback_url(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 #: Registry name -> factory. Custom scorers are not listed: a spec with `function` builds one.
@@ -347,8 +366,13 @@ class BatchScorer(Scorer, Protocol):
     def score_batch(self, cases: Sequence[EvalCase]) -> list[Score]: ...
 
 
-def run_scorers(scorers: Sequence[Scorer], case: EvalCase) -> list[Score]:
+def run_scorers(
+    scorers: Sequence[Scorer], case: EvalCase, *, redacted: EvalCase | None = None
+) -> list[Score]:
     """Every scorer on one case, in order. Never raises for a scorer's sake.
+
+    A scorer whose `sends_text_out` attribute is true (the judge: its request leaves the process)
+    gets `redacted` when given; every other scorer sees the raw case in-process.
 
     A case without content (metadata-only instrumentation) is skipped with `no_content` by every
     scorer rather than scored as empty text; a scorer that raises yields an ERROR with reason
@@ -359,8 +383,9 @@ def run_scorers(scorers: Sequence[Scorer], case: EvalCase) -> list[Score]:
         return [Score.skipped(s.name, "no_content") for s in scorers]
     scores: list[Score] = []
     for scorer in scorers:
+        shown = redacted if redacted is not None and getattr(scorer, "sends_text_out", False) else case
         try:
-            score = scorer(case)
+            score = scorer(shown)
         except Exception as exc:  # a scorer bug must cost one score, not the worker
             score = Score.errored(scorer.name, "exception", f"{type(exc).__name__}: {exc}")
         scores.append(checked(scorer.name, score))

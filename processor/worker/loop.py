@@ -31,6 +31,7 @@ from processor.extract.config import SlicesConfig
 from processor.health import SERVING, PartHealth, thread_health
 from processor.metrics import WorkerMetrics
 from processor.model import EvalCase, Outcome, Score
+from processor.redact import Redactor
 from processor.scorers import Scorer, run_scorers
 from processor.transport import Consumed, Consumer, Producer, Record, Signal, codec
 from processor.worker.config import WorkerConfig
@@ -112,6 +113,7 @@ class Worker:
         metrics: WorkerMetrics,
         producer: Producer | None = None,
         stamper: ScoreStamper | None = None,
+        redactor: Redactor | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
@@ -125,6 +127,7 @@ class Worker:
         limit = getattr(producer, "max_record_bytes", None)
         self._max_result_bytes = MAX_RESULT_BYTES if limit is None else min(MAX_RESULT_BYTES, limit - 1024)
         self.stamper = stamper
+        self.redactor = redactor
         self._clock = clock
         self._pending: dict[bytes, _PendingTrace] = {}
         self._finished: collections.OrderedDict[bytes, None] = collections.OrderedDict()
@@ -343,14 +346,14 @@ class Worker:
             return None
 
     def _prepare(
-        self, trace_id: bytes, cases: list[EvalCase], outcomes: list[list[Score] | None]
+        self, trace_id: bytes, outcomes: list[tuple[EvalCase, list[Score]] | None]
     ) -> _Prepared | str:
-        """One trace's scores and result records; the failing step's name when one raised."""
-        if any(scores is None for scores in outcomes):
+        """One trace's scores and result records (on the cases as they may leave the process); the
+        failing step's name when one raised."""
+        scored = [outcome for outcome in outcomes if outcome is not None]
+        if len(scored) < len(outcomes):
             return "score_failed"
-        pairs = [
-            (case, score) for case, scores in zip(cases, outcomes, strict=True) for score in scores or ()
-        ]
+        pairs = [(shown, score) for shown, scores in scored for score in scores]
         step = "result_failed"
         try:
             records = (
@@ -364,7 +367,7 @@ class Worker:
         except Exception:  # a bug triggered by one trace costs that trace only
             log.exception("trace %s: %s; dead-lettering it", trace_id.hex(), step)
             return step
-        return _Prepared(trace_id, self._pending[trace_id], len(cases), pairs, records)
+        return _Prepared(trace_id, self._pending[trace_id], len(outcomes), pairs, records)
 
     def _score(self, trace_ids: Sequence[bytes]) -> int:
         if not trace_ids:
@@ -382,7 +385,7 @@ class Worker:
         outcomes = iter(self._pool.map(self._score_case, every_case))
         prepared: list[_Prepared] = []
         for trace_id, cases in extracted:
-            outcome = self._prepare(trace_id, cases, [next(outcomes) for _ in cases])
+            outcome = self._prepare(trace_id, [next(outcomes) for _ in cases])
             if isinstance(outcome, str):
                 self._poison(trace_id, outcome)
             else:
@@ -406,18 +409,26 @@ class Worker:
         self._commit()
         return sum(p.cases for p in prepared)
 
-    def _score_case(self, case: EvalCase) -> list[Score] | None:
-        """Every scorer on one case; None when something raised all the same (the trace is poison)."""
+    def _score_case(self, case: EvalCase) -> tuple[EvalCase, list[Score]] | None:
+        """Every scorer on one case, with the copy of it that may leave the process; None when
+        something raised all the same (the trace is poison).
+
+        The copy is redacted once per case, here: the judge's request, the results topic and the score
+        events carry it, while the other scorers read the raw text in-process.
+        """
         scores = []
         try:
+            shown = self.redactor.case(case) if self.redactor else case
             for scorer in self.scorers:
                 started = time.perf_counter()
-                scores.extend(run_scorers([scorer], case))
+                scores.extend(run_scorers([scorer], case, redacted=shown))
                 self.metrics.score_duration.labels(scorer.name).observe(time.perf_counter() - started)
+            if self.redactor:
+                scores = [self.redactor.score(score) for score in scores]
         except Exception:  # run_scorers never raises for a scorer's sake; this is a bug of ours
             log.exception("scoring a case of trace %s failed", case.trace_id)
             return None
-        return scores
+        return shown, scores
 
     def _publish(self, records: Sequence[Record]) -> bool:
         if self.producer is None or not records:

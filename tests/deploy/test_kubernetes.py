@@ -98,6 +98,7 @@ def test_the_validator_rejects_an_unknown_field(base: list[dict]) -> None:
 def test_config_map_is_a_valid_evalstream_config(overlay: list[dict]) -> None:
     config, data = evalstream_config(overlay)
     assert config.receiver.grpc.endpoint == "0.0.0.0:4317"
+    assert config.receiver.http.endpoint == "0.0.0.0:4318"
     assert config.metrics.endpoint == "0.0.0.0:9464"
     assert config.kafka.bootstrap_servers == data["KAFKA_BOOTSTRAP_SERVERS"]
     assert config.kafka.servers
@@ -139,6 +140,7 @@ def test_deployments_run_their_role_safely(which: str, request) -> None:
     receiver = container(deployments["evalstream-receiver"])
     assert receiver["startupProbe"]["grpc"] == {"port": 4317}  # the grpc.health.v1 service
     assert {p["name"]: p["containerPort"] for p in receiver["ports"]}["otlp-grpc"] == 4317
+    assert {p["name"]: p["containerPort"] for p in receiver["ports"]}["otlp-http"] == 4318
     # The worker gets longer to stop than it takes to drain.
     worker_pod = deployments["evalstream-worker"]["spec"]["template"]["spec"]
     assert worker_pod["terminationGracePeriodSeconds"] > config.worker.drain_timeout_s + 10
@@ -159,6 +161,7 @@ def test_service_and_disruption_budgets_select_the_pods(base: list[dict]) -> Non
     assert selected(service["spec"]["selector"]) == {"evalstream-receiver"}
     ports = {p["port"]: p for p in service["spec"]["ports"]}
     assert ports[4317]["appProtocol"] == "grpc" and ports[4317]["targetPort"] == "otlp-grpc"
+    assert ports[4318]["appProtocol"] == "http" and ports[4318]["targetPort"] == "otlp-http"
     assert ports[9464]["targetPort"] == "metrics"
     budgets = by_kind(base, "PodDisruptionBudget")
     assert selected(budgets["evalstream-receiver"]["spec"]["selector"]["matchLabels"]) == {

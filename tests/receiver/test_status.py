@@ -120,3 +120,21 @@ def test_every_row_has_a_refusal_reason_known_to_the_metrics() -> None:
     from processor.metrics.instruments import REFUSAL_REASONS
 
     assert {rule.reason for rule in status.TABLE} <= set(REFUSAL_REASONS)
+
+
+def test_http_codes_follow_the_grpc_rows() -> None:
+    """OTLP/HTTP retries 429, 502, 503 and 504 only: the rows the Collector's gRPC exporter retries."""
+    for rule in status.TABLE:
+        grpc_retried = rule.code == grpc.StatusCode.UNAVAILABLE or (
+            rule.code == grpc.StatusCode.RESOURCE_EXHAUSTED and rule.retry_info
+        )
+        assert (rule.http in (429, 502, 503, 504)) == grpc_retried, rule
+        assert (rule.http == 429) == rule.retry_info, rule  # Retry-After exactly where RetryInfo goes
+    reply = status.http_reply_for(TransportFull("busy", retry_after_s=2.0))
+    assert (reply.code, reply.retry_after_s, reply.status.code) == (
+        429,
+        2.0,
+        grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
+    )
+    internal = status.http_reply_for(RuntimeError("bug"))
+    assert internal.code == 500 and internal.status.message == status.INTERNAL_MESSAGE

@@ -480,3 +480,31 @@ def test_default_rubric_mentions_every_required_instruction():
 def test_parse_retry_after(header, expected):
     now = 1445412480.0  # 2015-10-21 07:28:00 UTC
     assert parse_retry_after(header, now=now) == expected
+
+
+@pytest.mark.parametrize(
+    "base_url, params, refused",
+    [
+        ("http://judge.internal:8000/v1", {}, True),
+        ("http://10.0.0.7/v1", {}, True),
+        ("http://judge.internal:8000/v1", {"allow_plain_http_api_key": True}, False),
+        ("https://judge.internal/v1", {}, False),
+        ("http://127.0.0.1:8000/v1", {}, False),
+        ("http://localhost:8000/v1", {}, False),
+        ("http://[::1]:8000/v1", {}, False),
+    ],
+)
+def test_the_api_key_never_goes_over_plain_http_to_another_host(
+    base_url: str, params: dict, refused: bool
+) -> None:
+    spec = ScorerSpec(
+        name="judge",
+        params={"base_url": base_url, "model": "m", "api_key_env": "EVALSTREAM_TEST_JUDGE_KEY", **params},
+    )
+    if refused:
+        with pytest.raises(ConfigError, match=r"params.base_url: .* plain http:// to a non-loopback host"):
+            build_scorer(spec)
+    else:
+        build_scorer(spec)
+    # without a key there is nothing to protect
+    build_scorer(ScorerSpec(name="judge", params={"base_url": base_url, "model": "m"}))

@@ -402,3 +402,54 @@ def test_what_the_worker_produces_always_fits_the_producers_record_limit(
         assert _tenant_count(registry, "big") == 2
         (long,) = [r for r in _results(transport) if r.trace_id in too_large]
         assert long.question.endswith("…") and len(long.question) < 20_000
+
+
+def test_one_redacted_copy_per_case_goes_out_and_in_process_scorers_see_the_raw_text() -> None:
+    from processor.model import EvalCase, Score
+    from processor.redact import Redactor
+    from tests.test_redaction_e2e import ANSWER, CARD, EMAIL, QUESTION, requests
+
+    seen: dict[str, list[EvalCase]] = {"outside": [], "inside": []}
+
+    class Outside:  # stands in for the judge: its request would leave the process
+        name, threshold, sends_text_out = "outside", None, True
+
+        def __call__(self, case: EvalCase) -> Score:
+            seen["outside"].append(case)
+            return Score.scored(self.name, 1.0, threshold=None, explanation=f"quoted: {case.input}")
+
+    class Inside:
+        name, threshold = "inside", None
+
+        def __call__(self, case: EvalCase) -> Score:
+            seen["inside"].append(case)
+            return Score.scored(self.name, 1.0, threshold=None, explanation=f"saw {EMAIL}")
+
+    transport = RecordingTransport()
+    traces, _ = requests(bytes(range(1, 17)))
+    transport.send(
+        [
+            Record(Signal.TRACES, trace_key(tid), req.SerializeToString())
+            for tid, req in select_traces(traces, KEEP_ALL, SLICES).traces.items()
+        ],
+        timeout_s=1,
+    )
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry, prefix="app_eval", label_names=SLICES.names, max_label_values=50)
+    worker = Worker(
+        WorkerConfig(assembly_window_s=0.0, poll_timeout_s=0.05),
+        slices=SLICES,
+        scorers=[Outside(), Inside()],
+        consumer=transport,
+        metrics=metrics,
+        producer=transport,
+        redactor=Redactor(),
+    )
+    _run_until(worker, lambda: len(_results(transport)) == 2)
+    assert seen["inside"][0].input == QUESTION and seen["inside"][0].output == ANSWER
+    assert EMAIL not in repr(seen["outside"][0]) and CARD not in repr(seen["outside"][0])
+    results = _results(transport)
+    assert {r.scorer for r in results} == {"outside", "inside"}
+    for result in results:  # question, answer and both explanations
+        assert EMAIL not in str(result) and CARD not in str(result)
+        assert "[EMAIL]" in result.question and "[EMAIL]" in result.explanation
