@@ -149,7 +149,7 @@ class Scored:
 
     series: dict[str, list[float | None]] = field(default_factory=dict)
     hourly: dict[tuple[str, str], list[tuple[int, float]]] = field(default_factory=dict)
-    day8: list[tuple[EvalCase, list[Score]]] = field(default_factory=list)
+    day8: list[tuple[int, EvalCase, list[Score]]] = field(default_factory=list)  # (second, case, scores)
     cases: int = 0
     distinct: int = 0
 
@@ -190,7 +190,7 @@ def score_all(config: Config, scorers: Sequence[Scorer], calls: list[Call], trac
                     n, total = hours[call.at_s // 3600]
                     hours[call.at_s // 3600] = (n + 1, total + score.value)
             if call.at_s >= (DAYS - 1) * 86400:
-                scored.day8.append((case, scores))
+                scored.day8.append((call.at_s, case, scores))
             index += 1
         for metric in registry.collect():
             for sample in metric.samples:
@@ -365,12 +365,12 @@ def harvest_and_gate(
     value = alert.labels[slice_label]
     results = out / "results.jsonl"
     with results.open("w", encoding="utf-8") as f:
-        for case, scores in scored.day8:
+        for at_s, case, scores in scored.day8:
             if case.labels.get(slice_label) != value:
                 continue
             for score in scores:
                 message = json_format.MessageToDict(
-                    eval_result(case, score, now_ns=0), preserving_proto_field_name=True
+                    eval_result(case, score, now_ns=at_s * 10**9), preserving_proto_field_name=True
                 )
                 f.write(json.dumps(message, ensure_ascii=False) + "\n")
     candidates = out / "candidates.jsonl"
@@ -458,7 +458,11 @@ def run(args: argparse.Namespace) -> int:
     (out / "rules.yaml").write_text(rules, encoding="utf-8")
     (out / "thursday_test.yaml").write_text(promtool_test(scored, "rules.yaml"), encoding="utf-8")
     print(f"$ promtool test rules thursday_test.yaml  # in {out}, rules from python -m processor.alerts")
-    fired, _ = run_promtool(promtool, out)
+    try:
+        fired, _ = run_promtool(promtool, out)
+    except RuntimeError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
     if not fired:
         print("alerts: none fired")
     for alert in fired:
