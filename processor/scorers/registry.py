@@ -407,16 +407,25 @@ def checked(name: str, score: object) -> Score:
     return score
 
 
-def run_scorers_batch(scorers: Sequence[Scorer], cases: Sequence[EvalCase]) -> list[list[Score]]:
+def run_scorers_batch(
+    scorers: Sequence[Scorer],
+    cases: Sequence[EvalCase],
+    *,
+    redacted: Sequence[EvalCase] | None = None,
+) -> list[list[Score]]:
     """`run_scorers` on each case, with one `score_batch` call per scorer that has one.
 
     Same results and the same never-raise contract as `run_scorers` case by case: if a batch call
     raises or returns the wrong number of Scores, that scorer falls back to one case at a time.
+    `redacted[i]` is case i's copy for scorers whose `sends_text_out` is true, as in `run_scorers`.
     """
+    if redacted is not None and len(redacted) != len(cases):
+        raise ValueError(f"{len(redacted)} redacted copies for {len(cases)} cases")
     results: list[list[Score]] = [[] for _ in cases]
     with_content = [i for i, case in enumerate(cases) if case.has_content]
     for scorer in scorers:
-        batch_scores = _try_batch(scorer, [cases[i] for i in with_content])
+        shown = redacted if redacted is not None and getattr(scorer, "sends_text_out", False) else cases
+        batch_scores = _try_batch(scorer, [shown[i] for i in with_content])
         for i, case in enumerate(cases):
             if not case.has_content:
                 results[i].append(Score.skipped(scorer.name, "no_content"))
@@ -425,7 +434,8 @@ def run_scorers_batch(scorers: Sequence[Scorer], cases: Sequence[EvalCase]) -> l
                 results[i].append(checked(scorer.name, score))
             continue
         for i in with_content:
-            results[i].extend(run_scorers([scorer], cases[i]))
+            copy = None if redacted is None else redacted[i]
+            results[i].extend(run_scorers([scorer], cases[i], redacted=copy))
     return results
 
 

@@ -32,7 +32,7 @@ from processor.health import SERVING, PartHealth, thread_health
 from processor.metrics import WorkerMetrics
 from processor.model import EvalCase, Outcome, Score
 from processor.redact import Redactor
-from processor.scorers import Scorer, run_scorers
+from processor.scorers import Scorer, run_scorers, run_scorers_batch
 from processor.transport import Consumed, Consumer, Producer, Record, Signal, codec
 from processor.worker.config import WorkerConfig
 from processor.worker.results import MAX_RESULT_BYTES, result_record
@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 LAG_INTERVAL_S = 5.0
 STALE_POLL_S = 5.0  # not ready when the loop has not come back to poll for poll_timeout_s + this
+MAX_BATCH = 64  # cases per score_batch call: the encoder's gain levels off, its padding and memory do not
+
+Scored = tuple[EvalCase, list[Score]]  # the case as it may leave the process, and its scores
 
 Position = tuple[str, int]  # topic, partition
 
@@ -119,6 +122,11 @@ class Worker:
         self.config = config
         self.slices = slices
         self.scorers = list(scorers)
+        # Model scorers (`score_batch`) score a step's cases in one pass on the loop thread; the rest
+        # score case by case on the pool, so the judge's network waits overlap.
+        indexed = list(enumerate(self.scorers))
+        self._batched = [(i, s) for i, s in indexed if callable(getattr(s, "score_batch", None))]
+        self._per_case = [(i, s) for i, s in indexed if not callable(getattr(s, "score_batch", None))]
         self.consumer = consumer
         self.metrics = metrics
         self.producer = producer if config.publish_results else None
@@ -382,7 +390,7 @@ class Worker:
                 extracted.append((trace_id, cases))
         every_case = [case for _, cases in extracted for case in cases]
         self.metrics.cases.inc(len(every_case))
-        outcomes = iter(self._pool.map(self._score_case, every_case))
+        outcomes = iter(self._score_cases(every_case))
         prepared: list[_Prepared] = []
         for trace_id, cases in extracted:
             outcome = self._prepare(trace_id, [next(outcomes) for _ in cases])
@@ -409,26 +417,106 @@ class Worker:
         self._commit()
         return sum(p.cases for p in prepared)
 
-    def _score_case(self, case: EvalCase) -> tuple[EvalCase, list[Score]] | None:
-        """Every scorer on one case, with the copy of it that may leave the process; None when
-        something raised all the same (the trace is poison).
+    def _score_cases(self, cases: Sequence[EvalCase]) -> list[Scored | None]:
+        """Every scorer on every case of a step, each case's scores in the configured order; None for a
+        case when something raised all the same (its trace is poison, the other cases are scored).
 
-        The copy is redacted once per case, here: the judge's request, the results topic and the score
-        events carry it, while the other scorers read the raw text in-process.
+        The copy of a case that may leave the process is redacted once per case, here: the judge's
+        request, the results topic and the score events carry it, while the other scorers read the
+        raw text in-process. Per-case scorers run on the pool while the batches run on this thread.
         """
-        scores = []
+        ready: list[tuple[int, EvalCase]] = []  # (index in cases, redacted copy)
+        for i, case in enumerate(cases):
+            copy = self._redacted(case)
+            if copy is not None:
+                ready.append((i, copy))
+        futures = (
+            [self._pool.submit(self._score_one, cases[i], copy) for i, copy in ready]
+            if self._per_case
+            else []
+        )
+        scores: dict[int, dict[int, Score]] = {i: {} for i, _ in ready}  # case -> scorer index -> score
+        for start in range(0, len(ready), MAX_BATCH):
+            chunk = ready[start : start + MAX_BATCH]
+            batch = self._score_batch([cases[i] for i, _ in chunk], [copy for _, copy in chunk])
+            for (i, _), got in zip(chunk, batch, strict=True):
+                self._merge(scores, i, got)
+        for (i, _), future in zip(ready, futures, strict=False):
+            self._merge(scores, i, future.result())
+        outcomes: list[Scored | None] = [None] * len(cases)
+        for i, copy in ready:
+            if i in scores:
+                outcomes[i] = self._finish(cases[i], copy, [scores[i][j] for j in range(len(self.scorers))])
+        return outcomes
+
+    @staticmethod
+    def _merge(scores: dict[int, dict[int, Score]], case: int, got: dict[int, Score] | None) -> None:
+        if got is None:
+            scores.pop(case, None)
+        elif case in scores:
+            scores[case].update(got)
+
+    def _redacted(self, case: EvalCase) -> EvalCase | None:
         try:
-            shown = self.redactor.case(case) if self.redactor else case
-            for scorer in self.scorers:
+            return self.redactor.case(case) if self.redactor else case
+        except Exception:  # a redaction bug costs this case's trace only
+            log.exception("redacting a case of trace %s failed", case.trace_id)
+            return None
+
+    def _score_one(self, case: EvalCase, shown: EvalCase) -> dict[int, Score] | None:
+        """The per-case scorers on one case (on the pool), by scorer index; None when something raised."""
+        scores: dict[int, Score] = {}
+        try:
+            for index, scorer in self._per_case:
                 started = time.perf_counter()
-                scores.extend(run_scorers([scorer], case, redacted=shown))
+                (scores[index],) = run_scorers([scorer], case, redacted=shown)
                 self.metrics.score_duration.labels(scorer.name).observe(time.perf_counter() - started)
-            if self.redactor:
-                scores = [self.redactor.score(score) for score in scores]
         except Exception:  # run_scorers never raises for a scorer's sake; this is a bug of ours
             log.exception("scoring a case of trace %s failed", case.trace_id)
             return None
-        return shown, scores
+        return scores
+
+    def _score_batch(
+        self, batch: Sequence[EvalCase], copies: Sequence[EvalCase]
+    ) -> list[dict[int, Score] | None]:
+        """The batch scorers on a batch, one `score_batch` pass each; each case is observed at the
+        batch's time divided by its size. A batch that raises all the same is scored again case by
+        case, so only the case that raises is lost (None)."""
+        out: list[dict[int, Score] | None] = [{} for _ in batch]
+        for index, scorer in self._batched:
+            duration = self.metrics.score_duration.labels(scorer.name)
+            started = time.perf_counter()
+            try:
+                rows = run_scorers_batch([scorer], batch, redacted=copies)
+            except Exception:  # run_scorers_batch never raises for a scorer's sake: a bug of ours
+                log.exception("scoring a batch of %d cases failed; scoring them one by one", len(batch))
+                for k, (case, copy) in enumerate(zip(batch, copies, strict=True)):
+                    scores = out[k]
+                    if scores is None:
+                        continue
+                    started = time.perf_counter()
+                    try:
+                        (scores[index],) = run_scorers([scorer], case, redacted=copy)
+                    except Exception:
+                        log.exception("scoring a case of trace %s failed", case.trace_id)
+                        out[k] = None
+                        continue
+                    duration.observe(time.perf_counter() - started)
+                continue
+            each = (time.perf_counter() - started) / len(batch)
+            for k, (score,) in enumerate(rows):
+                scores = out[k]
+                if scores is not None:
+                    scores[index] = score
+                duration.observe(each)
+        return out
+
+    def _finish(self, case: EvalCase, shown: EvalCase, scores: list[Score]) -> Scored | None:
+        try:
+            return shown, [self.redactor.score(score) for score in scores] if self.redactor else scores
+        except Exception:  # a redaction bug costs this case's trace only
+            log.exception("redacting the scores of trace %s failed", case.trace_id)
+            return None
 
     def _publish(self, records: Sequence[Record]) -> bool:
         if self.producer is None or not records:

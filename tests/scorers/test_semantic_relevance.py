@@ -182,3 +182,28 @@ def test_bad_params_are_reported_with_their_key():
         "scorers.enabled[0].params.ceiling: must be greater than floor (0.5), got 0.2",
         "scorers.enabled[0].params: unknown key 'max_char' (did you mean 'max_chars'?)",
     ]
+
+
+@pytest.mark.parametrize("raises", [False, True])
+def test_a_batch_gives_the_redacted_copies_to_scorers_that_send_text_out_only(raises: bool):
+    seen: dict[str, list[str]] = {"outside": [], "inside": []}
+
+    class Seeing:
+        threshold = None
+
+        def __init__(self, name: str, sends_text_out: bool) -> None:
+            self.name, self.sends_text_out = name, sends_text_out
+
+        def __call__(self, case: EvalCase) -> Score:
+            seen[self.name].append(case.input)
+            return Score.scored(self.name, 1.0)
+
+        def score_batch(self, cases: list[EvalCase]) -> list[Score]:
+            if raises:  # the per-case fallback keeps the same routing
+                raise ValueError("batch failed")
+            return [self(case) for case in cases]
+
+    cases = [EvalCase("mail me at a@b.example", "x"), EvalCase("call 555-0100", "y")]
+    copies = [EvalCase("mail me at [EMAIL]", "x"), EvalCase("call [PHONE]", "y")]
+    run_scorers_batch([Seeing("outside", True), Seeing("inside", False)], cases, redacted=copies)
+    assert seen == {"outside": [c.input for c in copies], "inside": [c.input for c in cases]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import time
+from collections.abc import Sequence
 
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -15,6 +16,7 @@ from processor.errors import TooLarge
 from processor.extract import select_logs, select_traces
 from processor.extract.config import SlicesConfig
 from processor.metrics import WorkerMetrics
+from processor.model import EvalCase, Score
 from processor.sampler.config import SamplingConfig
 from processor.sampler.trace_id import TraceIdSampler
 from processor.scorers import build_scorers
@@ -203,11 +205,11 @@ def _request_records(request: ExportTraceServiceRequest) -> list[Record]:
     ]
 
 
-def _tenant_count(registry: CollectorRegistry, tenant: str) -> float:
+def _tenant_count(registry: CollectorRegistry, tenant: str, scorer: str = "relevance") -> float:
     total = 0.0
     for family in registry.collect():
         for s in family.samples:
-            if s.name == "app_eval_relevance_count" and s.labels.get("tenant") == tenant:
+            if s.name == f"app_eval_{scorer}_count" and s.labels.get("tenant") == tenant:
                 total += s.value
     return total
 
@@ -404,8 +406,8 @@ def test_what_the_worker_produces_always_fits_the_producers_record_limit(
         assert long.question.endswith("…") and len(long.question) < 20_000
 
 
-def test_one_redacted_copy_per_case_goes_out_and_in_process_scorers_see_the_raw_text() -> None:
-    from processor.model import EvalCase, Score
+@pytest.mark.parametrize("batched", [False, True])
+def test_one_redacted_copy_per_case_goes_out_and_in_process_scorers_see_the_raw_text(batched: bool) -> None:
     from processor.redact import Redactor
     from tests.test_redaction_e2e import ANSWER, CARD, EMAIL, QUESTION, requests
 
@@ -424,6 +426,15 @@ def test_one_redacted_copy_per_case_goes_out_and_in_process_scorers_see_the_raw_
         def __call__(self, case: EvalCase) -> Score:
             seen["inside"].append(case)
             return Score.scored(self.name, 1.0, threshold=None, explanation=f"saw {EMAIL}")
+
+    batches: list[int] = []
+
+    def score_batch(self, cases: Sequence[EvalCase]) -> list[Score]:  # type: ignore[no-untyped-def]
+        batches.append(len(cases))
+        return [self(case) for case in cases]
+
+    if batched:  # the same two as model scorers, scored a batch at a time
+        Outside.score_batch = Inside.score_batch = score_batch  # type: ignore[attr-defined]
 
     transport = RecordingTransport()
     traces, _ = requests(bytes(range(1, 17)))
@@ -446,6 +457,7 @@ def test_one_redacted_copy_per_case_goes_out_and_in_process_scorers_see_the_raw_
         redactor=Redactor(),
     )
     _run_until(worker, lambda: len(_results(transport)) == 2)
+    assert batches == ([1, 1] if batched else [])
     assert seen["inside"][0].input == QUESTION and seen["inside"][0].output == ANSWER
     assert EMAIL not in repr(seen["outside"][0]) and CARD not in repr(seen["outside"][0])
     results = _results(transport)
@@ -453,3 +465,89 @@ def test_one_redacted_copy_per_case_goes_out_and_in_process_scorers_see_the_raw_
     for result in results:  # question, answer and both explanations
         assert EMAIL not in str(result) and CARD not in str(result)
         assert "[EMAIL]" in result.question and "[EMAIL]" in result.explanation
+
+
+class Batching:
+    """A model scorer's stand-in: records every call, one case (`__call__`) or a batch (`score_batch`)."""
+
+    threshold = None
+
+    def __init__(self, name: str = "batching", *, sends_text_out: bool = False) -> None:
+        self.name, self.sends_text_out = name, sends_text_out
+        self.calls: list[list[EvalCase]] = []
+
+    def __call__(self, case: EvalCase) -> Score:
+        self.calls.append([case])
+        return Score.scored(self.name, 1.0, threshold=None, explanation=f"saw {case.input}")
+
+    def score_batch(self, cases: Sequence[EvalCase]) -> list[Score]:
+        self.calls.append(list(cases))
+        return [Score.scored(self.name, 1.0, threshold=None, explanation=f"saw {c.input}") for c in cases]
+
+
+def _batching_worker(transport: MemoryTransport, registry: CollectorRegistry, *scorers: object) -> Worker:
+    metrics = WorkerMetrics(registry, prefix="app_eval", label_names=SLICES.names, max_label_values=50)
+    return Worker(
+        WorkerConfig(assembly_window_s=0.0, poll_timeout_s=0.05),
+        slices=SLICES,
+        scorers=scorers,  # type: ignore[arg-type]
+        consumer=transport,
+        metrics=metrics,
+        producer=transport,
+    )
+
+
+@pytest.mark.parametrize(("max_batch", "sizes"), [(64, [6]), (4, [4, 2])])
+def test_a_steps_cases_are_scored_in_one_batch_per_scorer_that_has_score_batch(
+    otlp_fixtures: pathlib.Path, monkeypatch: pytest.MonkeyPatch, max_batch: int, sizes: list[int]
+) -> None:
+    from processor.worker import loop
+
+    monkeypatch.setattr(loop, "MAX_BATCH", max_batch)
+    transport, registry = RecordingTransport(), CollectorRegistry()
+    flavours = ["otel-genai-latest-event", "openinference", "otel-genai-legacy-events"]
+    transport.send([r for flavour in flavours for r in _records(otlp_fixtures, flavour)], timeout_s=1)
+    batching = Batching()
+    relevance = build_scorers([ScorerSpec(name="relevance", threshold=0.5)])[0]
+    worker = _batching_worker(transport, registry, batching, relevance)
+    _run_until(worker, lambda: len(_results(transport)) == 12)
+    assert [len(call) for call in batching.calls] == sizes  # 6 calls of 3 fixtures, never one by one
+    assert _count(registry, "de-DE") == 3  # relevance, case by case on the pool, still scored every case
+    results = _results(transport)
+    assert sorted(r.scorer for r in results) == ["batching"] * 6 + ["relevance"] * 6
+    assert all(r.explanation == f"saw {r.question}" for r in results if r.scorer == "batching")
+    for scorer in ("batching", "relevance"):  # a batch is observed once per case, at its share of the time
+        labels = {"scorer": scorer}
+        assert registry.get_sample_value("evalstream_worker_score_duration_seconds_count", labels) == 6
+
+
+def test_a_batch_that_raises_is_scored_case_by_case_and_only_the_bad_trace_is_poison(
+    otlp_fixtures: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from processor.worker import loop
+
+    bad_request = poison.poison_messages(otlp_fixtures)
+    bad = {tid.hex() for tid in poison.trace_ids(bad_request)}
+    batch_sizes: list[int] = []
+
+    def bad_in(scorers, cases, **kwargs):  # type: ignore[no-untyped-def]
+        batch_sizes.append(len(cases))
+        return next((case.trace_id for case in cases if case.trace_id in bad), "")
+
+    monkeypatch.setattr(loop, "run_scorers_batch", _failing_on(bad, loop.run_scorers_batch, bad_in))
+    case_trace = lambda scorers, case: case.trace_id  # noqa: E731
+    monkeypatch.setattr(loop, "run_scorers", _failing_on(bad, loop.run_scorers, case_trace))
+    transport, registry = RecordingTransport(), CollectorRegistry()
+    records = [*_request_records(bad_request), *_request_records(poison.canary(otlp_fixtures))]
+    transport.send(records, timeout_s=1)
+    batching = Batching()
+    worker = _batching_worker(transport, registry, batching)
+    _run_until(worker, lambda: _tenant_count(registry, "canary", "batching") == 2)
+    assert batch_sizes == [4]  # one batch of both traces' calls raised...
+    assert [len(call) for call in batching.calls] == [1, 1]  # ...and the canary's were scored one by one
+    dead = [r for r in transport.sent if r.signal is Signal.DEAD_LETTER]
+    assert {dict(r.headers)[DEAD_LETTER_REASON] for r in dead} == {b"score_failed"}
+    assert {r.key.decode() for r in dead} == bad
+    assert registry.get_sample_value("evalstream_worker_poison_traces_total", {"reason": "score_failed"}) == 2
+    assert _tenant_count(registry, "poison", "batching") == 0
+    assert transport.commits[-1][("traces", 0)] == len(records)
