@@ -1,6 +1,6 @@
 """Benchmark: worker-side extraction + scoring with the default scorers, in LLM calls per CPU-second.
 
-Reproduce:  .venv/bin/python bench/worker_scoring.py [--cases 4000] [--scorer NAME ...]
+Reproduce:  .venv/bin/python bench/worker_scoring.py [--cases 4000] [--scorer NAME ...] [--answer-chars N]
 
 Prints the ratio of what one worker core sustains to the load it must take: the Collector's load-test
 rate (10k spans/s) if every span were an LLM call, sampled at the default 5% = 500 calls/s. Each
@@ -8,8 +8,11 @@ call is a trace of three spans (labelled root, a retriever span with one policy 
 chat span with content), decoded from OTLP bytes as the worker receives them, assembled, extracted
 and scored by the default scorers (`ScorersConfig().enabled`, or `--scorer` names). The questions and
 answers are the on-topic and paraphrase cases of bench/data/relevance_multilingual.jsonl (7
-languages). Scoring is timed one case at a time (`run_scorers`, as the worker calls it today) and in
-batches of 64 cases (`run_scorers_batch`, model scorers encoding a batch in one pass).
+languages; each question comes twice, with its on-topic answer and its paraphrase). `--answer-chars N`
+lengthens every answer to N characters with more answers of its language, since a model scorer's cost
+grows with the tokens it reads. Scoring is timed one case at a time (`run_scorers`) and in batches of
+64 cases (`run_scorers_batch`, model scorers encoding a batch in one pass, as the worker does when a
+step has that many cases).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import json
 import pathlib
 import random
+import sys
 import time
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -35,15 +39,28 @@ DATA = pathlib.Path(__file__).parent / "data" / "relevance_multilingual.jsonl"
 BATCH = 64
 
 
-def load_pairs() -> list[tuple[str, str, str, str]]:
-    """(locale, question, answer, policy document) of every relevant same-language case in the set."""
+def load_pairs(answer_chars: int = 0) -> list[tuple[str, str, str, str]]:
+    """(locale, question, answer, policy document) of every relevant same-language case in the set;
+    with `answer_chars`, each answer continued with the language's other answers to that length."""
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
     on_topic = {(r["language"], r["topic"]): r["answer"] for r in rows if r["kind"] == "on_topic"}
-    return [
-        (r["locale"], r["question"], r["answer"], on_topic[(r["language"], r["topic"])])
-        for r in rows
-        if r["kind"] in ("on_topic", "paraphrase")
-    ]
+    pairs = []
+    for r in rows:
+        if r["kind"] not in ("on_topic", "paraphrase"):
+            continue
+        answer = r["answer"]
+        more = [a for (language, _), a in sorted(on_topic.items()) if language == r["language"]]
+        while answer_chars and len(answer) < answer_chars:
+            answer += " " + more[len(answer) % len(more)]
+        pairs.append(
+            (
+                r["locale"],
+                r["question"],
+                answer[: answer_chars or None],
+                on_topic[(r["language"], r["topic"])],
+            )
+        )
+    return pairs
 
 
 def _kv(key: str, value: str) -> KeyValue:
@@ -109,9 +126,10 @@ def main() -> None:
     parser.add_argument(
         "--scorer", action="append", default=[], help="score with these scorers instead of the defaults"
     )
+    parser.add_argument("--answer-chars", type=int, default=0, help="lengthen every answer to this many")
     args = parser.parse_args()
     rng = random.Random(11)
-    pairs = load_pairs()
+    pairs = load_pairs(args.answer_chars)
     values = [make_trace(rng, pairs[i % len(pairs)]) for i in range(args.cases)]
     slices = SlicesConfig()
     specs = [ScorerSpec(name=n) for n in args.scorer] or ScorersConfig().enabled
@@ -134,7 +152,8 @@ def main() -> None:
     batch_s = time.process_time() - start
 
     assert len(cases) == args.cases
-    print(f"scorers: {', '.join(s.name for s in scorers)}")
+    answer_chars = sum(len(case.output) for case in cases) / len(cases)
+    print(f"scorers: {', '.join(s.name for s in scorers)}; answers {answer_chars:.0f} characters on average")
     for how, scoring_s in (("one case at a time", score_s), (f"batches of {BATCH}", batch_s)):
         total = extract_s + scoring_s
         rate = len(cases) / total
@@ -144,6 +163,7 @@ def main() -> None:
             f"takes ({REQUIRED_CALLS_PER_SECOND:.0f} calls/s: 10k spans/s all LLM calls, 5% sampled)"
         )
         print(f"  extraction share {extract_s / total:.0%}, scoring share {scoring_s / total:.0%}")
+    print(f"reproduce: .venv/bin/python bench/worker_scoring.py {' '.join(sys.argv[1:])}".rstrip())
 
 
 if __name__ == "__main__":
