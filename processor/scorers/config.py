@@ -43,7 +43,8 @@ class ScorerSpec:
 #: runner and the alert-rule generator all read. Each spec takes its scorer's default threshold.
 #: `groundedness` sees a wrong figure or policy version; `language_match` an answer in the wrong
 #: language; both skip cases they cannot judge (no context, too short). `semantic_relevance` scores
-#: relevance better but costs ~2 ms of CPU per case, too much to be on by default (see README).
+#: relevance better but costs 1.5-5 ms of CPU per case, growing with the answer's length: too much
+#: for the 500 cases per CPU-second a worker must sustain (see README, Which relevance signal).
 DEFAULT_ENABLED: tuple[ScorerSpec, ...] = (
     ScorerSpec(name="relevance"),
     ScorerSpec(name="context_relevance"),

@@ -12,8 +12,8 @@ absolute terms (on-topic answers around 0.5, off-topic around 0.1), so the score
 
 The model loads once per process, on first build (about 1 s, 150 MB resident), and every
 scorer built after shares it. Texts are cut to `max_chars` before encoding, which bounds the cost
-of a case. `score_batch` encodes many cases in one pass, which costs about 40 % less CPU per
-case than one case at a time.
+of a case: the cost is per token. `score_batch` encodes the distinct texts of many cases in one
+pass, which costs about half the CPU per case of one case at a time.
 """
 
 from __future__ import annotations
