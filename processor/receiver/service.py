@@ -38,6 +38,7 @@ from processor.metrics.instruments import ReceiverMetrics
 from processor.receiver import status
 from processor.receiver.auth import GrpcAuthInterceptor, TokenAuth
 from processor.receiver.config import ReceiverConfig
+from processor.receiver.limits import check_entries
 from processor.redact import Redactor, redact_logs, redact_traces
 from processor.tls import read_pem
 from processor.transport import Producer, Record, codec
@@ -331,6 +332,7 @@ class Receiver:
     # the work, without gRPC (unit tests call these directly)
     def export_traces(self, body: bytes) -> ExportTraceServiceResponse:
         """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
+        check_entries(body, self.config.max_entries_per_request, "spans")
         request, too_deep, deep_reason = codec.decode_salvaging(body, ExportTraceServiceRequest)
         received = _count_spans(request) + too_deep
         self._metrics.received_spans.inc(received)
@@ -374,6 +376,7 @@ class Receiver:
 
     def export_logs(self, body: bytes) -> ExportLogsServiceResponse:
         """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
+        check_entries(body, self.config.max_entries_per_request, "log records")
         request, too_deep, deep_reason = codec.decode_salvaging(body, ExportLogsServiceRequest)
         received = _count_log_records(request) + too_deep
         self._metrics.received_log_records.inc(received)

@@ -280,14 +280,18 @@ class Worker:
             return
         pending = self._pending.get(trace_id)
         if pending is None:
-            pending = self._pending[trace_id] = _PendingTrace(TraceAssembly(), self._clock())
+            assembly = TraceAssembly(max_value_chars=self.config.max_attribute_chars)
+            pending = self._pending[trace_id] = _PendingTrace(assembly, self._clock())
         pending.offsets.append((position, consumed.offset))
         pending.records.append(consumed)
+        limit = pending.assembly.value_limit
+        cut_before = limit.cut
         try:
             if traces is not None:
                 pending.assembly.add_traces(traces)
             if logs is not None:
                 pending.assembly.add_logs(logs)
+            self.metrics.values_cut.inc(limit.cut - cut_before)
         except Exception:  # a bug triggered by one record costs that trace only
             log.exception("assembling trace %s failed; dead-lettering it", trace_id.hex())
             self._poison(trace_id, "assembly_failed")
