@@ -80,7 +80,8 @@ class MemoryTransport:
             self.sent.extend(kept)
 
     def ready(self) -> bool:
-        return not self._closed and self._queue.qsize() < self.max_records and self._bytes < self.max_bytes
+        room = self._bytes + self._record_limit <= self.max_bytes  # for the largest record
+        return not self._closed and self._queue.qsize() < self.max_records and room
 
     # Consumer
     def poll(self, *, timeout_s: float, max_records: int) -> list[Consumed]:
