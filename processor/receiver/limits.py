@@ -8,6 +8,9 @@ steps and no copy, and a request over the cap is refused (`TooLarge`: RESOURCE_E
 RetryInfo, as for a request over the size limit) before it can cost anything else.
 
 Traces and logs share one layout (request.1 = resource_*, resource_*.2 = scope_*, scope_*.2 = items).
+
+OTLP/JSON bodies cost far more per entry (a dict per object, then a message built in Python), so
+`check_json_objects` bounds their objects and arrays, counted as bytes, before `json.loads`.
 """
 
 from __future__ import annotations
@@ -94,3 +97,23 @@ def _varint(data: memoryview, at: int) -> tuple[int, int]:
         shift += 7
         if shift > 63:
             raise ValueError("varint longer than 10 bytes")
+
+
+#: OTLP/JSON: objects and arrays a request may hold per `max_entries_per_request` entry. Decoding JSON
+#: costs per object (a dict, then a protobuf message built field by field in Python), so the bound is
+#: on objects, counted before parsing; a real span with ten attributes is ~25 of them.
+JSON_OBJECTS_PER_ENTRY = 4
+
+
+def check_json_objects(body: bytes, max_entries: int) -> None:
+    """Raise TooLarge when an OTLP/JSON body holds more than `JSON_OBJECTS_PER_ENTRY` x `max_entries`
+    objects and arrays, counted as `{` and `[` bytes (those inside strings too: an upper bound)."""
+    limit = max_entries * JSON_OBJECTS_PER_ENTRY
+    if len(body) <= limit:
+        return
+    objects = body.count(b"{") + body.count(b"[")
+    if objects > limit:
+        raise TooLarge(
+            f"the JSON request holds {objects} objects and arrays, over {limit} "
+            f"({JSON_OBJECTS_PER_ENTRY} x receiver.max_entries_per_request): send smaller batches or protobuf"
+        )
