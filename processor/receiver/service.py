@@ -9,11 +9,13 @@ raised as `processor.errors` types and turned into statuses by `status.py` alone
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent import futures
+from itertools import accumulate
 from typing import Any, Protocol
 
 import grpc
@@ -442,6 +444,20 @@ class Receiver:
             )
             refused.labels("too_large").inc(over)
             kept = kept[:capacity]
+        capacity_bytes = getattr(self._producer, "max_batch_bytes", None)
+        if capacity_bytes is not None:
+            sizes = list(accumulate(len(record.key) + len(record.value) for record, _ in kept))
+            fit = bisect.bisect_right(sizes, capacity_bytes)
+            if fit < len(kept):
+                over = sum(count for _, count in kept[fit:])
+                rejected += over
+                reasons.append(
+                    f"the request's sampled traces take {sizes[-1]} bytes but the transport holds at most "
+                    f"{capacity_bytes}; the {items} of the last {len(kept) - fit} were dropped: "
+                    "send smaller batches"
+                )
+                refused.labels("too_large").inc(over)
+                kept = kept[:fit]
         return [record for record, _ in kept], rejected, reasons
 
     def _send_counting_refusals(self, records: list[Record], refused: Counter, items: int) -> None:

@@ -51,6 +51,7 @@ class MemoryTransport:
         self.dropped = 0  # results and dead letters pushed out of `sent`
         self.max_records = max_records
         self.max_batch_records = max_records  # a bigger send can never fit (the receiver refuses it for good)
+        self.max_batch_bytes = max_bytes  # likewise in bytes
 
     # Producer
     def send(self, records: Sequence[Record], *, timeout_s: float) -> None:
