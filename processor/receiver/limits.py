@@ -24,7 +24,7 @@ _MIN_ENTRY_BYTES = 2  # an empty entry: its tag and a zero length
 
 def check_entries(body: bytes, max_entries: int, items: str) -> None:
     """Raise TooLarge when `body` holds more than `max_entries` entries (fields of the request, its
-    resources and its scopes: resources, scopes, {items}, and their few other fields).
+    resources and its scopes: resources, scopes, spans or log records, and their few other fields).
 
     A body too short to hold that many is not walked. Malformed framing raises InvalidRequest (the
     decode would refuse it too).
