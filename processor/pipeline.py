@@ -87,7 +87,7 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
     if kafka.embedded:
         from processor.transport.memory import MemoryTransport
 
-        memory = MemoryTransport(max_records=kafka.memory_queue_size)
+        memory = MemoryTransport(max_records=kafka.memory_queue_size, max_bytes=kafka.memory_queue_bytes)
 
     topic_check = None
     if not kafka.embedded:

@@ -125,3 +125,27 @@ def test_a_bad_set_names_its_key(override: str, message: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load(None, overrides=["sampling.rate=0.05", override])
     assert any(problem.startswith(message) for problem in raised.value.problems), raised.value.problems
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {"receiver": {"max_entries_per_request": 10}},
+            "receiver.max_entries_per_request: must be at least 1000, got 10",
+        ),
+        (
+            {"kafka": {"memory_queue_bytes": 1000}},
+            "kafka.memory_queue_bytes: must be at least 1048576 (1 MiB), got 1000",
+        ),
+        ({"worker": {"max_attribute_chars": 5}}, "worker.max_attribute_chars: must be at least 1000, got 5"),
+    ],
+)
+def test_cost_bounds_are_validated(section: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(section)
+    assert message in caught.value.problems
+    defaults = parse({})
+    assert defaults.receiver.max_entries_per_request == 100_000
+    assert defaults.kafka.memory_queue_bytes == 128 * 1024 * 1024
+    assert defaults.worker.max_attribute_chars == 1_048_576

@@ -19,8 +19,10 @@ from processor.extract.classify import SpanRole, role_of
 from processor.extract.config import SlicesConfig
 from processor.extract.content import Content
 from processor.extract.otlp import (
+    MAX_VALUE_CHARS,
     LogRecordData,
     SpanRecord,
+    ValueLimit,
     attributes,
     first_text,
     integer,
@@ -49,7 +51,9 @@ _PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.
 class TraceAssembly:
     """Spans and GenAI log records of one trace (or several), in whatever order they came."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_value_chars: int = MAX_VALUE_CHARS) -> None:
+        #: string values are cut at `max_value_chars`; `value_limit.cut` counts how many were
+        self.value_limit = ValueLimit(max_value_chars)
         self._spans: dict[bytes, dict[bytes, SpanRecord]] = {}
         self._roles: dict[tuple[bytes, bytes], SpanRole] = {}
         self._logs: dict[bytes, dict[bytes, dict[tuple[Any, ...], LogRecordData]]] = {}
@@ -66,13 +70,13 @@ class TraceAssembly:
     def add_traces(self, request: ExportTraceServiceRequest) -> None:
         """Take in every span with valid ids; a span id seen before is replaced."""
         for resource_spans in request.resource_spans:
-            resource = attributes(resource_spans.resource.attributes)
+            resource = attributes(resource_spans.resource.attributes, self.value_limit)
             for scope_spans in resource_spans.scope_spans:
                 scope_name = scope_spans.scope.name
                 for span in scope_spans.spans:
                     if not valid_trace_id(span.trace_id) or not valid_span_id(span.span_id):
                         continue
-                    record = SpanRecord.from_proto(span, resource, scope_name)
+                    record = SpanRecord.from_proto(span, resource, scope_name, self.value_limit)
                     self._spans.setdefault(record.trace_id, {})[record.span_id] = record
                     self._roles[(record.trace_id, record.span_id)] = role_of(record.attributes)
 
@@ -84,7 +88,7 @@ class TraceAssembly:
                     if not valid_trace_id(proto.trace_id) or not valid_span_id(proto.span_id):
                         continue
                     self._sequence += 1
-                    record = LogRecordData.from_proto(proto, self._sequence)
+                    record = LogRecordData.from_proto(proto, self._sequence, self.value_limit)
                     if not genai.is_content_event(record.event_name):
                         continue
                     key = (

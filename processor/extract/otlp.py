@@ -21,14 +21,36 @@ TRACE_ID_LEN = 16
 SPAN_ID_LEN = 8
 _MAX_DEPTH = 32  # nesting guard for AnyValue trees
 
+#: The longest string value read from a span or log record (`worker.max_attribute_chars`).
+MAX_VALUE_CHARS = 1_048_576
 
-def any_value(value: AnyValue, _depth: int = 0) -> Any:
-    """An AnyValue as str, bool, int, float, bytes, list, dict or None (unset / too deep)."""
+
+@dataclass(slots=True)
+class ValueLimit:
+    """Where string values are cut, and how many were, for one assembly.
+
+    A cut value is no longer valid JSON, so a content attribute over the limit yields no content (the
+    case is skipped `no_content`) instead of costing its size in JSON parsing, redaction and memory.
+    """
+
+    max_chars: int = MAX_VALUE_CHARS
+    cut: int = 0
+
+    def text(self, value: str) -> str:
+        if len(value) <= self.max_chars:
+            return value
+        self.cut += 1
+        return value[: self.max_chars]
+
+
+def any_value(value: AnyValue, _depth: int = 0, limit: ValueLimit | None = None) -> Any:
+    """An AnyValue as str, bool, int, float, bytes, list, dict or None (unset / too deep);
+    strings longer than `limit.max_chars` cut there."""
     kind = value.WhichOneof("value")
     if kind is None:
         return None
     if kind == "string_value":
-        return value.string_value
+        return value.string_value if limit is None else limit.text(value.string_value)
     if kind == "int_value":
         return value.int_value
     if kind == "double_value":
@@ -40,18 +62,18 @@ def any_value(value: AnyValue, _depth: int = 0) -> Any:
     if _depth >= _MAX_DEPTH:
         return None
     if kind == "array_value":
-        return [any_value(v, _depth + 1) for v in value.array_value.values]
+        return [any_value(v, _depth + 1, limit) for v in value.array_value.values]
     if kind == "kvlist_value":
-        return {kv.key: any_value(kv.value, _depth + 1) for kv in value.kvlist_value.values}
+        return {kv.key: any_value(kv.value, _depth + 1, limit) for kv in value.kvlist_value.values}
     return None
 
 
-def attributes(kvs: Iterable[KeyValue]) -> dict[str, Any]:
+def attributes(kvs: Iterable[KeyValue], limit: ValueLimit | None = None) -> dict[str, Any]:
     """KeyValue list as a dict; a repeated key keeps its first value (as the Collector's pcommon.Map.Get)."""
     out: dict[str, Any] = {}
     for kv in kvs:
         if kv.key not in out:
-            out[kv.key] = any_value(kv.value)
+            out[kv.key] = any_value(kv.value, 0, limit)
     return out
 
 
@@ -143,17 +165,19 @@ class SpanRecord:
     status_message: str = ""
 
     @classmethod
-    def from_proto(cls, span: Span, resource: Mapping[str, Any], scope_name: str = "") -> SpanRecord:
+    def from_proto(
+        cls, span: Span, resource: Mapping[str, Any], scope_name: str = "", limit: ValueLimit | None = None
+    ) -> SpanRecord:
         return cls(
             trace_id=bytes(span.trace_id),
             span_id=bytes(span.span_id),
             parent_span_id=bytes(span.parent_span_id),
             name=span.name,
             start_time_unix_nano=span.start_time_unix_nano,
-            attributes=attributes(span.attributes),
+            attributes=attributes(span.attributes, limit),
             resource=resource,
             scope_name=scope_name,
-            events=[(e.name, attributes(e.attributes)) for e in span.events],
+            events=[(e.name, attributes(e.attributes, limit)) for e in span.events],
             status_error=span.status.code == Status.STATUS_CODE_ERROR,
             status_message=span.status.message,
         )
@@ -172,15 +196,17 @@ class LogRecordData:
     sequence: int = 0  # arrival order, the tie-break when timestamps are equal or missing
 
     @classmethod
-    def from_proto(cls, record: LogRecordProto, sequence: int = 0) -> LogRecordData:
-        attrs = attributes(record.attributes)
+    def from_proto(
+        cls, record: LogRecordProto, sequence: int = 0, limit: ValueLimit | None = None
+    ) -> LogRecordData:
+        attrs = attributes(record.attributes, limit)
         return cls(
             trace_id=bytes(record.trace_id),
             span_id=bytes(record.span_id),
             event_name=log_event_name(record, attrs),
             time_unix_nano=record.time_unix_nano or record.observed_time_unix_nano,
             attributes=attrs,
-            body=any_value(record.body),
+            body=any_value(record.body, 0, limit),
             sequence=sequence,
         )
 

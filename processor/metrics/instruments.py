@@ -98,6 +98,12 @@ class WorkerMetrics:
             ["reason"],
             registry=registry,
         )
+        self.values_cut = Counter(
+            "evalstream_worker_values_cut_total",
+            "Span or log attribute strings longer than worker.max_attribute_chars, cut there (a cut JSON "
+            "content attribute yields no content: its case is skipped no_content).",
+            registry=registry,
+        )
         self.late_records = Counter(
             "evalstream_worker_late_records_total",
             "Records that arrived after their trace was already scored (outside the assembly window).",

@@ -94,8 +94,16 @@ class ReceiverConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     send_timeout_s: float = 10.0  # longest wait for the broker's ack before replying UNAVAILABLE
+    # spans or log records (with their scopes and resources) a request may hold: decoding costs
+    # ~170 bytes per entry however small it is on the wire, so this bounds a request's memory
+    max_entries_per_request: int = 100_000
 
     def validate(self, path: str) -> list[str]:
+        problems: list[str] = []
         if self.send_timeout_s <= 0:
-            return [f"{path}.send_timeout_s: must be positive, got {self.send_timeout_s}"]
-        return []
+            problems.append(f"{path}.send_timeout_s: must be positive, got {self.send_timeout_s}")
+        if self.max_entries_per_request < 1000:
+            problems.append(
+                f"{path}.max_entries_per_request: must be at least 1000, got {self.max_entries_per_request}"
+            )
+        return problems

@@ -52,6 +52,7 @@ from processor.endpoint import split_host_port
 from processor.errors import InvalidRequest, TooLarge
 from processor.receiver import status
 from processor.receiver.config import HttpConfig
+from processor.receiver.limits import check_json_objects
 from processor.receiver.service import Receiver
 from processor.tls import server_context
 
@@ -385,7 +386,10 @@ class HttpReceiver:
             if len(raw) > self._limit:
                 raise TooLarge(f"request body is over the {self.config.max_request_body_mib} MiB limit")
             body = decompress(raw, encoding, self._limit)
-            return json_to_protobuf(body, signal) if reply_type == JSON else body
+            if reply_type != JSON:
+                return body
+            check_json_objects(body, self._receiver.config.max_entries_per_request)
+            return json_to_protobuf(body, signal)
 
         response, failure = self._receiver.handle(signal, load)
         if failure is None:

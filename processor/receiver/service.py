@@ -9,11 +9,13 @@ raised as `processor.errors` types and turned into statuses by `status.py` alone
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent import futures
+from itertools import accumulate
 from typing import Any, Protocol
 
 import grpc
@@ -38,6 +40,7 @@ from processor.metrics.instruments import ReceiverMetrics
 from processor.receiver import status
 from processor.receiver.auth import GrpcAuthInterceptor, TokenAuth
 from processor.receiver.config import ReceiverConfig
+from processor.receiver.limits import check_entries
 from processor.redact import Redactor, redact_logs, redact_traces
 from processor.tls import read_pem
 from processor.transport import Producer, Record, codec
@@ -331,6 +334,7 @@ class Receiver:
     # the work, without gRPC (unit tests call these directly)
     def export_traces(self, body: bytes) -> ExportTraceServiceResponse:
         """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
+        check_entries(body, self.config.max_entries_per_request, "spans")
         request, too_deep, deep_reason = codec.decode_salvaging(body, ExportTraceServiceRequest)
         received = _count_spans(request) + too_deep
         self._metrics.received_spans.inc(received)
@@ -374,6 +378,7 @@ class Receiver:
 
     def export_logs(self, body: bytes) -> ExportLogsServiceResponse:
         """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
+        check_entries(body, self.config.max_entries_per_request, "log records")
         request, too_deep, deep_reason = codec.decode_salvaging(body, ExportLogsServiceRequest)
         received = _count_log_records(request) + too_deep
         self._metrics.received_log_records.inc(received)
@@ -439,6 +444,20 @@ class Receiver:
             )
             refused.labels("too_large").inc(over)
             kept = kept[:capacity]
+        capacity_bytes = getattr(self._producer, "max_batch_bytes", None)
+        if capacity_bytes is not None:
+            sizes = list(accumulate(len(record.key) + len(record.value) for record, _ in kept))
+            fit = bisect.bisect_right(sizes, capacity_bytes)
+            if fit < len(kept):
+                over = sum(count for _, count in kept[fit:])
+                rejected += over
+                reasons.append(
+                    f"the request's sampled traces take {sizes[-1]} bytes but the transport holds at most "
+                    f"{capacity_bytes}; the {items} of the last {len(kept) - fit} were dropped: "
+                    "send smaller batches"
+                )
+                refused.labels("too_large").inc(over)
+                kept = kept[:fit]
         return [record for record, _ in kept], rejected, reasons
 
     def _send_counting_refusals(self, records: list[Record], refused: Counter, items: int) -> None:

@@ -2,12 +2,18 @@
 
     contains     expected appears in the answer (case-insensitive by default), as in the CI gate
     exact        the answer equals expected (optionally stripped / casefolded)
-    regex        the answer matches a pattern compiled at build time
+    regex        the answer matches a pattern compiled at build time (the `regex` module, with a timeout)
     json_valid   the answer is one JSON document
     json_schema  the answer is JSON valid against a schema read and checked at build time
 
 `contains` and `exact` skip with `no_expected` when the case has no expected answer. Explanations
 never quote the answer: a schema failure names the JSON path and the failing keyword only.
+
+Bounded cost: a user's pattern can backtrack exponentially (`(a|aa)+$`) on a short answer, so capping
+the text would not bound `regex`; the `regex` module's matching timeout does (an ERROR `timeout`).
+`json_schema` reads answers of at most `max_text_chars` (longer: skipped `too_long`), since
+validation can be quadratic in the document (`uniqueItems` over objects); the schema's own `pattern`
+keywords are the schema author's responsibility.
 """
 
 from __future__ import annotations
@@ -21,10 +27,13 @@ from typing import Any
 import jsonschema
 import jsonschema.exceptions
 import jsonschema.protocols
+import regex
 
 from processor.model import EvalCase, Score
 
 DEFAULT_THRESHOLD = 1.0
+DEFAULT_REGEX_TIMEOUT_S = 0.1
+DEFAULT_SCHEMA_MAX_TEXT_CHARS = 20_000
 
 _FENCE = re.compile(r"\A\s*```[\w-]*[ \t]*\n(.*?)\n?```\s*\Z", re.DOTALL)
 
@@ -83,16 +92,28 @@ class RegexScorer:
     """`regex`: the answer matches `pattern` (search anywhere, or the whole answer with `fullmatch`)."""
 
     def __init__(
-        self, name: str, *, threshold: float | None, pattern: re.Pattern[str], fullmatch: bool
+        self,
+        name: str,
+        *,
+        threshold: float | None,
+        pattern: regex.Pattern[str],
+        fullmatch: bool,
+        timeout_s: float = DEFAULT_REGEX_TIMEOUT_S,
     ) -> None:
         self.name = name
         self.threshold = threshold
         self._pattern = pattern
         self._fullmatch = fullmatch
+        self._timeout_s = timeout_s
 
     def __call__(self, case: EvalCase) -> Score:
         text = case.output
-        found = self._pattern.fullmatch(text) if self._fullmatch else self._pattern.search(text)
+        match = self._pattern.fullmatch if self._fullmatch else self._pattern.search
+        try:
+            found = match(text, timeout=self._timeout_s)
+        except TimeoutError:
+            why = f"the pattern ran over {self._timeout_s:g}s on a {len(text)}-character answer"
+            return Score.errored(self.name, "timeout", why)
         return _verdict(
             self.name, found is not None, self.threshold, "" if found else "pattern did not match"
         )
@@ -146,13 +167,19 @@ class JsonSchemaScorer:
         threshold: float | None,
         validator: jsonschema.protocols.Validator,
         strip_fence: bool,
+        max_text_chars: int = DEFAULT_SCHEMA_MAX_TEXT_CHARS,
     ) -> None:
         self.name = name
         self.threshold = threshold
         self._validator = validator
         self._strip_fence = strip_fence
+        self._max_chars = max_text_chars
 
     def __call__(self, case: EvalCase) -> Score:
+        if len(case.output) > self._max_chars:  # a cut JSON document is no document: not judged
+            return Score.skipped(
+                self.name, "too_long", f"answer of {len(case.output)} characters, over max_text_chars"
+            )
         ok, document, why = _parse_json(case.output, strip_fence=self._strip_fence)
         if not ok:
             return _verdict(self.name, False, self.threshold, why)

@@ -17,12 +17,12 @@ import json
 import math
 import os
 import pathlib
-import re
 import urllib.parse
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import jsonschema.exceptions
+import regex
 
 from processor.errors import ConfigError
 from processor.model import EvalCase, Outcome, Score
@@ -167,11 +167,12 @@ def _regex(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scor
     pattern_text = params.str("pattern", required=True)
     ignore_case = params.bool("ignore_case", False)
     fullmatch = params.bool("fullmatch", False)
-    compiled: re.Pattern[str] | None = None
+    timeout_s = params.float("timeout_s", contract.DEFAULT_REGEX_TIMEOUT_S, low=0.0, low_open=True)
+    compiled: regex.Pattern[str] | None = None
     if pattern_text:
         try:
-            compiled = re.compile(pattern_text, re.IGNORECASE if ignore_case else 0)
-        except re.error as exc:
+            compiled = regex.compile(pattern_text, regex.IGNORECASE if ignore_case else 0)
+        except regex.error as exc:
             params.problem("pattern", f"invalid regular expression {pattern_text!r}: {exc}")
     params.done()
     assert compiled is not None
@@ -180,6 +181,7 @@ def _regex(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scor
         threshold=_threshold(spec, contract.DEFAULT_THRESHOLD),
         pattern=compiled,
         fullmatch=fullmatch,
+        timeout_s=timeout_s,
     )
 
 
@@ -221,6 +223,7 @@ def _json_schema(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -
     params = Params(spec.params, path)
     schema = _load_schema(params)
     strip_fence = params.bool("strip_code_fence", False)
+    max_chars = params.int("max_text_chars", contract.DEFAULT_SCHEMA_MAX_TEXT_CHARS, low=100)
     validator = None
     if schema is not None:
         try:
@@ -235,6 +238,7 @@ def _json_schema(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -
         threshold=_threshold(spec, contract.DEFAULT_THRESHOLD),
         validator=validator,
         strip_fence=strip_fence,
+        max_text_chars=max_chars,
     )
 
 

@@ -28,6 +28,7 @@ class KafkaConfig:
     sasl_password: str = ""
     ssl_cafile: str = ""
     memory_queue_size: int = 10000  # embedded mode: records held before the receiver says UNAVAILABLE
+    memory_queue_bytes: int = 128 * 1024 * 1024  # embedded mode: and bytes held (keys + values)
 
     @property
     def embedded(self) -> bool:
@@ -55,4 +56,8 @@ class KafkaConfig:
             problems.append(f"{path}.replication_factor: must be at least 1, got {self.replication_factor}")
         if self.memory_queue_size < 1:
             problems.append(f"{path}.memory_queue_size: must be at least 1, got {self.memory_queue_size}")
+        if self.memory_queue_bytes < 1024 * 1024:
+            problems.append(
+                f"{path}.memory_queue_bytes: must be at least 1048576 (1 MiB), got {self.memory_queue_bytes}"
+            )
         return problems

@@ -17,6 +17,7 @@ class WorkerConfig:
     stamp_endpoint: str = ""  # OTLP gRPC endpoint (a Collector) for gen_ai.evaluation.result events
     stamp_insecure: bool = True
     publish_results: bool = True  # produce every score to kafka.topics.results
+    max_attribute_chars: int = 1_048_576  # longer span/log attribute strings are cut (bounds memory, CPU)
 
     def validate(self, path: str) -> list[str]:
         problems: list[str] = []
@@ -29,6 +30,10 @@ class WorkerConfig:
         if not 6.0 <= self.session_timeout_s <= 300.0:  # the broker's default group session bounds
             problems.append(
                 f"{path}.session_timeout_s: must be between 6 and 300, got {self.session_timeout_s}"
+            )
+        if self.max_attribute_chars < 1000:
+            problems.append(
+                f"{path}.max_attribute_chars: must be at least 1000, got {self.max_attribute_chars}"
             )
         if self.drain_timeout_s <= 0:
             problems.append(f"{path}.drain_timeout_s: must be positive, got {self.drain_timeout_s}")

@@ -290,14 +290,18 @@ class Worker:
             return
         pending = self._pending.get(trace_id)
         if pending is None:
-            pending = self._pending[trace_id] = _PendingTrace(TraceAssembly(), self._clock())
+            assembly = TraceAssembly(max_value_chars=self.config.max_attribute_chars)
+            pending = self._pending[trace_id] = _PendingTrace(assembly, self._clock())
         pending.offsets.append((position, consumed.offset))
         pending.records.append(consumed)
+        limit = pending.assembly.value_limit
+        cut_before = limit.cut
         try:
             if traces is not None:
                 pending.assembly.add_traces(traces)
             if logs is not None:
                 pending.assembly.add_logs(logs)
+            self.metrics.values_cut.inc(limit.cut - cut_before)
         except Exception:  # a bug triggered by one record costs that trace only
             log.exception("assembling trace %s failed; dead-lettering it", trace_id.hex())
             self._poison(trace_id, "assembly_failed")
@@ -313,6 +317,17 @@ class Worker:
             letters = [codec.dead_letter_record(c, reason, keep_value=False) for c in consumed]
             self.dead_letter_producer.send(letters, timeout_s=30.0)
 
+    def _dead_letter_bug(self, consumed: Sequence[Consumed], reason: str) -> None:
+        """Dead-lettering raised something other than a transport error: a bug the same records would
+        trigger again. Committing past them (they stay on their source topic, named in the log) beats
+        a worker group that dies on them for ever; transport errors, by contrast, are retried."""
+        log.exception(
+            "dead-lettering (%s) raised; committing past %s all the same",
+            reason,
+            ", ".join(f"{c.topic}/{c.partition}/{c.offset}" for c in consumed),
+        )
+        self.metrics.poison_traces.labels("dead_letter_failed").inc()
+
     def _dead_letter(self, consumed: Consumed, reason: str) -> None:
         self.metrics.dead_letters.labels(reason).inc()
         if self.dead_letter_producer is not None:
@@ -322,6 +337,8 @@ class Worker:
                 # Leave the offset pending: committing past it would lose the record.
                 log.warning("dead-letter produce failed, record stays uncommitted: %s", exc)
                 return
+            except Exception:
+                self._dead_letter_bug([consumed], reason)
         self._book.done((consumed.topic, consumed.partition), consumed.offset)
         self._commit()
 
@@ -340,6 +357,8 @@ class Worker:
             except EvalstreamError as exc:
                 log.warning("dead-letter produce failed, trace stays uncommitted: %s", exc)
                 return False
+            except Exception:
+                self._dead_letter_bug(trace.records, reason)
         self.metrics.poison_traces.labels(reason).inc()
         self.metrics.dead_letters.labels(reason).inc(len(trace.records))
         del self._pending[trace_id]
@@ -400,10 +419,12 @@ class Worker:
                 self._poison(trace_id, outcome)
             else:
                 prepared.append(outcome)
-        pairs = [pair for p in prepared for pair in p.pairs]
-        if not self._publish([record for p in prepared for record in p.records]):
+        published = self._publish_traces(prepared)
+        if published is None:
             self._commit()  # past the poison, if any; the good traces stay pending and are retried
             return 0
+        prepared = published
+        pairs = [pair for p in prepared for pair in p.pairs]
         for case, score in pairs:
             try:
                 self.metrics.record(case, score)
@@ -519,6 +540,34 @@ class Worker:
         except Exception:  # a redaction bug costs this case's trace only
             log.exception("redacting the scores of trace %s failed", case.trace_id)
             return None
+
+    def _publish_traces(self, prepared: list[_Prepared]) -> list[_Prepared] | None:
+        """Publish every trace's result records in one send: the traces published, or None when the
+        transport failed (the batch stays pending and is retried after a back-off).
+
+        Anything else raised is a bug that one trace's records may trigger every time: the traces are
+        then sent one by one and those that raise again are poison (`publish_failed`), so one trace
+        cannot stop the group (a crash would re-deliver it to every new worker).
+        """
+        try:
+            return prepared if self._publish([r for p in prepared for r in p.records]) else None
+        except Exception:
+            log.exception(
+                "publishing the results of %d traces raised; sending them one by one", len(prepared)
+            )
+        published: list[_Prepared] = []
+        for trace in prepared:
+            try:
+                if not self._publish(trace.records):
+                    return None  # those published already will be again: at least once
+            except Exception:
+                log.exception(
+                    "publishing the results of trace %s raised; dead-lettering it", trace.trace_id.hex()
+                )
+                self._poison(trace.trace_id, "publish_failed")
+                continue
+            published.append(trace)
+        return published
 
     def _publish(self, records: Sequence[Record]) -> bool:
         if self.producer is None or not records:

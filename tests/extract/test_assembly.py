@@ -292,3 +292,25 @@ def test_parent_cycle_in_hostile_input_terminates() -> None:
     spans = [span(1, 1, 2, app__locale="a"), span(1, 2, 3), span(1, 3, 1, **LLM)]
     (case,) = extract(traces_request(spans))
     assert case.labels["locale"] == "a"
+
+
+def test_attribute_strings_over_the_limit_are_cut_and_counted_before_any_json_parsing() -> None:
+    """A content attribute over `max_value_chars` is cut (no longer JSON: no content from it, never its
+    size in parsing and redaction); a plain-text one keeps its first `max_value_chars` characters."""
+    question = json.dumps([{"role": "user", "parts": [{"type": "text", "content": "refund? " * 1000}]}])
+    answer = json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "30 days."}]}])
+    attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.input.messages": question,
+        "gen_ai.output.messages": answer,
+        "app.note": "n" * 5_000,
+    }
+    assembly = TraceAssembly(max_value_chars=2_000)
+    assembly.add_traces(traces_request([span(1, 1, **attrs)]))
+    (case,) = assembly.cases(SlicesConfig())
+    assert assembly.value_limit.cut == 2
+    assert case.input == "" and case.output == "30 days."
+    whole = TraceAssembly()  # the default limit (1 MiB) keeps them
+    whole.add_traces(traces_request([span(1, 1, **attrs)]))
+    assert whole.cases(SlicesConfig())[0].input.startswith("refund? ") and whole.value_limit.cut == 0

@@ -453,3 +453,38 @@ def test_chunked_bodies_are_read_and_capped(server: HttpReceiver, memory: Memory
                 sock.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(body))
             assert expected in sock.recv(64)
     assert len(drain(memory)) == 50
+
+
+def test_413_for_more_entries_or_json_objects_than_the_cap_before_decoding(
+    registry: CollectorRegistry,
+) -> None:
+    """A request's spans are counted on the wire, a JSON body's objects as bytes, before either is
+    decoded (decoding is what costs memory per entry); the reply names the key."""
+    config = ReceiverConfig(
+        grpc=GrpcConfig(endpoint="127.0.0.1:0"),
+        http=HttpConfig(endpoint="127.0.0.1:0"),
+        max_entries_per_request=1000,
+    )
+    memory = MemoryTransport(max_records=10_000)
+    receiver = Receiver(config, TraceIdSampler(SamplingConfig(rate=1.0)), SlicesConfig(), memory, registry)
+    server = HttpReceiver(receiver, config.http)
+    server.start()
+    try:
+        many = trace_request([random_trace_id() for _ in range(1001)])
+        code, _, reply = post(server, many.SerializeToString())
+        assert code == 413 and "receiver.max_entries_per_request" in status_of(reply).message
+        spans = ",".join(["{}"] * 4000)  # 4,000 empty spans: 4,003 objects and arrays, over 4 x 1,000
+        bomb = ('{"resourceSpans":[{"scopeSpans":[{"spans":[' + spans + "]}]}]}").encode()
+        code, _, reply = post(
+            server, gzip.compress(bomb), content_type=JSON, headers={"Content-Encoding": "gzip"}
+        )
+        assert code == 413
+        assert (
+            "objects and arrays, over 4000 (4 x receiver.max_entries_per_request)"
+            in status_of(reply, JSON).message
+        )
+        few = trace_request([random_trace_id() for _ in range(10)])
+        assert post(server, few.SerializeToString())[0] == 200
+        assert memory.lag() == {("memory", 0): 10}
+    finally:
+        server.shutdown(timeout_s=2)

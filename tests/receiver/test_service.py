@@ -547,6 +547,20 @@ def test_a_request_that_can_never_fit_gets_a_final_partial_success(registry: Col
     assert registry.get_sample_value("evalstream_receiver_refused_spans_total", {"reason": "too_large"}) == 60
 
 
+def test_a_request_over_the_queues_bytes_gets_a_final_partial_success(registry: CollectorRegistry) -> None:
+    """The in-process queue holds at most `max_bytes`: traces beyond it can never fit (not retryable)."""
+    memory = MemoryTransport(max_records=1000, max_bytes=1024 * 1024, max_record_bytes=300 * 1024)
+    receiver = make_receiver(memory, registry)
+    request = trace_request([random_trace_id() for _ in range(5)])
+    for span in request.resource_spans[0].scope_spans[0].spans:
+        span.name = "x" * (120 * 1024)  # each trace's record ~246 KB: four fit in 1 MiB, not five
+    response = receiver.export_traces(request.SerializeToString())
+    message = response.partial_success.error_message
+    assert response.partial_success.rejected_spans == 1 * 2, message
+    assert "the transport holds at most 1048576" in message and "last 1 were dropped" in message, message
+    assert len(drain(memory)) == 4
+
+
 def nested_kvlist(levels: int) -> AnyValue:
     value = AnyValue(string_value="leaf")
     for _ in range(levels):

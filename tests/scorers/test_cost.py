@@ -7,6 +7,7 @@ under ~100 ms for all heuristic scorers together, whatever the text: each scorer
 
 from __future__ import annotations
 
+import json
 import random
 import time
 
@@ -105,3 +106,30 @@ def test_coverage_cost_grows_linearly() -> None:
     large = min(cost(32_000) for _ in range(3))
     assert large < 0.5
     assert large < 20 * max(small, 0.001)
+
+
+def test_a_pathological_user_regex_costs_its_timeout_not_minutes() -> None:
+    """`(a|aa)+$` backtracks exponentially on 40 a's and a b (hours with `re`); the `regex` module's
+    matching timeout makes it an ERROR `timeout` after `timeout_s` of CPU; a sane pattern on the
+    largest answer still scores."""
+    params = {"pattern": "(a|aa)+$", "timeout_s": 0.05}
+    (scorer,) = build_scorers([ScorerSpec(name="regex", params=params)])
+    started = time.process_time()
+    score = scorer(EvalCase(input="q", output="a" * 40 + "b"))
+    assert time.process_time() - started < 1.0
+    assert (score.outcome.value, score.reason) == ("error", "timeout")
+    (sane,) = build_scorers([ScorerSpec(name="regex", params={"pattern": r"\bv\d+\b"})])
+    assert sane(_largest_case(0)).value == 1.0
+
+
+def test_json_schema_reads_at_most_max_text_chars_of_the_answer() -> None:
+    """`uniqueItems` over objects is quadratic in jsonschema (an array of 2,500 objects, 31 KB: ~4 s):
+    a longer answer than `max_text_chars` (20,000) is skipped `too_long`, never validated."""
+    schema = {"type": "array", "uniqueItems": True}
+    (scorer,) = build_scorers([ScorerSpec(name="json_schema", params={"schema": schema})])
+    long_answer = json.dumps([{"a": i} for i in range(2_500)])
+    started = time.process_time()
+    score = scorer(EvalCase(input="q", output=long_answer))
+    assert time.process_time() - started < 0.1
+    assert (score.outcome.value, score.reason) == ("skipped", "too_long")
+    assert scorer(EvalCase(input="q", output=json.dumps([{"a": i} for i in range(100)]))).value == 1.0

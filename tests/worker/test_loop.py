@@ -551,3 +551,45 @@ def test_a_batch_that_raises_is_scored_case_by_case_and_only_the_bad_trace_is_po
     assert registry.get_sample_value("evalstream_worker_poison_traces_total", {"reason": "score_failed"}) == 2
     assert _tenant_count(registry, "poison", "batching") == 0
     assert transport.commits[-1][("traces", 0)] == len(records)
+
+
+class BuggyProducer(RecordingTransport):
+    """Raises a non-transport error (a bug, not the broker) on result records of the `bad` traces, or on
+    every dead letter: what kafka-python or our code could raise the same way on every retry."""
+
+    def __init__(self, bad: set[str], *, dead_letters_too: bool = False) -> None:
+        super().__init__()
+        self.bad, self.dead_letters_too = bad, dead_letters_too
+
+    def send(self, records, *, timeout_s):  # type: ignore[no-untyped-def]
+        for record in records:
+            if record.signal is Signal.RESULTS and record.key.decode() in self.bad:
+                raise TypeError("a bug triggered by this trace's results")
+            if record.signal is Signal.DEAD_LETTER and self.dead_letters_too:
+                raise AssertionError("a bug triggered by dead letters")
+        super().send(records, timeout_s=timeout_s)
+
+
+@pytest.mark.parametrize("dead_letters_too", [False, True])
+def test_publishing_raising_a_bug_on_one_trace_dead_letters_it_and_the_loop_goes_on(
+    otlp_fixtures: pathlib.Path, dead_letters_too: bool
+) -> None:
+    bad_request = poison.canary(otlp_fixtures, tenant="bad")
+    bad = {tid.hex() for tid in poison.trace_ids(bad_request)}
+    transport, registry = BuggyProducer(bad, dead_letters_too=dead_letters_too), CollectorRegistry()
+    records = [*_request_records(bad_request), *_request_records(poison.canary(otlp_fixtures))]
+    transport.send(records, timeout_s=1)
+    worker = _worker(transport, registry)
+    _run_until(worker, lambda: _tenant_count(registry, "canary") == 2)
+    assert _tenant_count(registry, "canary") == 2 and _tenant_count(registry, "bad") == 0
+    assert {r.key.decode() for r in transport.sent if r.signal is Signal.RESULTS}.isdisjoint(bad)
+    poison_traces = "evalstream_worker_poison_traces_total"
+    assert registry.get_sample_value(poison_traces, {"reason": "publish_failed"}) == 2
+    dead = [r for r in transport.sent if r.signal is Signal.DEAD_LETTER]
+    if dead_letters_too:  # could not even be dead-lettered: counted, committed past, left on the source topic
+        assert dead == []
+        failed = {"reason": "dead_letter_failed"}
+        assert registry.get_sample_value(poison_traces, failed) == 2
+    else:
+        assert {r.key.decode() for r in dead} == bad
+    assert transport.commits[-1][("traces", 0)] == len(records)
