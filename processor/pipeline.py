@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry
 
 from processor.config import Config
-from processor.endpoint import split_host_port
+from processor.endpoint import join_host_port, parse_host_port
 from processor.errors import ConfigError, EvalstreamError, TransportUnavailable
 from processor.health import Health, PartHealth
 from processor.metrics.summary import FlowSummary, sampling_hint
@@ -201,11 +201,12 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
         )
         pipeline.parts.insert(0, ("flow-summary", summary))  # stops last: its final line counts the drain
     if config.metrics.endpoint:
-        problems: list[str] = []
-        host_port = split_host_port(config.metrics.endpoint, "metrics.endpoint", problems)
-        if host_port is None:
-            raise ConfigError(problems)
-        server = MetricsServer(*host_port, registry, health=pipeline.health, tls=config.metrics.tls)
+        server = MetricsServer(
+            *parse_host_port(config.metrics.endpoint),
+            registry,
+            health=pipeline.health,
+            tls=config.metrics.tls,
+        )
         pipeline.metrics_server = server
         pipeline.parts.insert(0, ("metrics", server))
     return pipeline
@@ -320,9 +321,9 @@ def _log_started(pipeline: Pipeline) -> None:
     if pipeline.worker is not None:
         lines.append(f"  scorers: {', '.join(s.name for s in pipeline.worker.scorers)}")
     if pipeline.metrics_server is not None:
-        host = config.metrics.endpoint.rsplit(":", 1)[0]
+        host, _ = parse_host_port(config.metrics.endpoint)
         scheme = "https" if config.metrics.tls.enabled else "http"
-        lines.append(f"  metrics: {scheme}://{host}:{pipeline.metrics_server.port}/metrics")
+        lines.append(f"  metrics: {scheme}://{join_host_port(host, pipeline.metrics_server.port)}/metrics")
     if config.metrics.summary_interval_s > 0:
         lines.append(
             f"  a summary of traces received, sampled and scored follows every "

@@ -31,7 +31,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from prometheus_client import CollectorRegistry, Counter
 
 from processor import extract
-from processor.endpoint import split_host_port
+from processor.endpoint import join_host_port, parse_host_port
 from processor.errors import EvalstreamError, InvalidRequest, TooLarge, TransportFull
 from processor.extract.config import SlicesConfig
 from processor.metrics.instruments import ReceiverMetrics
@@ -131,10 +131,8 @@ class Receiver:
 
     @property
     def endpoint(self) -> str:
-        host = self.config.grpc.endpoint.rpartition(":")[0]
-        return (
-            f"{host}:{self._port if self._port is not None else self.config.grpc.endpoint.rpartition(':')[2]}"
-        )
+        host, port = parse_host_port(self.config.grpc.endpoint)
+        return join_host_port(host, self._port if self._port is not None else port)
 
     # lifecycle
     def start(self) -> None:
@@ -142,11 +140,7 @@ class Receiver:
         with self._lock:
             if self._server is not None:
                 return
-            problems: list[str] = []
-            parsed = split_host_port(self.config.grpc.endpoint, "receiver.grpc.endpoint", problems)
-            if parsed is None:
-                raise OSError(problems[0])
-            host, port = parsed
+            host, port = parse_host_port(self.config.grpc.endpoint)  # validated with the config
             if port == 0 and self._port is not None:
                 port = self._port  # a restart keeps the port it was given the first time
             max_bytes = self.config.grpc.max_recv_msg_size_mib * 1024 * 1024
@@ -166,7 +160,7 @@ class Receiver:
             server.add_generic_rpc_handlers(self._handlers())
             self._health = health.HealthServicer()
             health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            address = join_host_port(host, port)
             tls = self.config.grpc.tls
             try:
                 if tls.enabled:

@@ -85,10 +85,8 @@ class TraceIdSampler:
     """Per-trace keep/drop with a threshold computed once at build.
 
     Args:
-        config: the `sampling` section; `rate` is the Collector's `sampling_percentage / 100`.
-
-    Raises:
-        ValueError: rate outside 0..1 (or NaN), or hash_seed not an unsigned 32-bit integer.
+        config: the decoded and validated `sampling` section; `rate` is the Collector's
+            `sampling_percentage / 100`.
     """
 
     __slots__ = (
@@ -103,14 +101,7 @@ class TraceIdSampler:
     )
 
     def __init__(self, config: SamplingConfig) -> None:
-        rate = config.rate
-        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or math.isnan(rate):
-            raise ValueError(f"sampling.rate: must be a number between 0 and 1, got {rate!r}")
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"sampling.rate: must be between 0 and 1, got {rate}")
-        seed = config.hash_seed
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MASK32:
-            raise ValueError(f"sampling.hash_seed: must be an unsigned 32-bit integer, got {seed!r}")
+        rate, seed = config.rate, config.hash_seed  # validated by SamplingConfig.validate
         self.rate = float(rate)
         self.hash_seed = seed
         self.priority_attribute = config.priority_attribute

@@ -1,6 +1,7 @@
 """Registry name -> factory; build every configured scorer at start-up; run them on one case.
 
-Each factory reads its spec's `params` through `Params` (typed, unknown keys reported), applies
+Each factory decodes its spec's `params` into the scorer's params dataclass (`scorers/config.py`,
+by `processor.decode`, the config's own decoder: types, ranges, unknown keys), applies
 the scorer's default threshold when the spec has none, and returns a ready `Scorer`. Anything
 wrong raises ConfigError with messages that lead with the key path, e.g.
 
@@ -20,18 +21,31 @@ import pathlib
 import re
 import urllib.parse
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import jsonschema.exceptions
 
+from processor.decode import decode
 from processor.errors import ConfigError
 from processor.model import EvalCase, Outcome, Score
 from processor.sanitize import valid_text
 from processor.scorers import _text, context, contract, judge, language_match, relevance, semantic_relevance
-from processor.scorers._params import Params
 from processor.scorers.chat import ChatClient, HttpxChatClient, chat_completions_url
-from processor.scorers.config import ScorerSpec
+from processor.scorers.config import (
+    ContainsParams,
+    ExactParams,
+    JsonSchemaParams,
+    JsonValidParams,
+    JudgeParams,
+    LanguageMatchParams,
+    RegexParams,
+    ScorerSpec,
+    SemanticRelevanceParams,
+    TextParams,
+)
 from processor.scorers.custom import build_custom
+
+P = TypeVar("P")
 
 
 class Scorer(Protocol):
@@ -51,231 +65,215 @@ def _threshold(spec: ScorerSpec, default: float) -> float:
     return default if spec.threshold is None else spec.threshold
 
 
-def _stopwords(params: Params) -> frozenset[str]:
-    """`stopwords: false` turns the built-in lists off; `extra_stopwords` adds words of your own."""
-    use_builtin = params.bool("stopwords", True)
-    extra = params.str_list("extra_stopwords")
-    return _text.default_stopwords(extra, builtin=use_builtin)
+def _params(cls: type[P], spec: ScorerSpec, path: str, problems: list[str]) -> P:
+    """The spec's `params` decoded into the scorer's params class (problems under `path.params`)."""
+    return decode(cls, spec.params, f"{path}.params", problems)
 
 
-def _max_text_chars(params: Params) -> int:
-    """`max_text_chars`: how much of each text a heuristic scorer reads (bounds its cost per case)."""
-    return params.int("max_text_chars", _text.DEFAULT_MAX_TEXT_CHARS, low=100)
+def _raise_if(problems: list[str]) -> None:
+    if problems:
+        raise ConfigError(problems)
+
+
+def _stopwords(params: TextParams) -> frozenset[str]:
+    return _text.default_stopwords(params.extra_stopwords, builtin=params.stopwords)
 
 
 def _relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    stop = _stopwords(params)
-    max_chars = _max_text_chars(params)
-    params.done()
+    problems: list[str] = []
+    params = _params(TextParams, spec, path, problems)
+    _raise_if(problems)
     return relevance.RelevanceScorer(
         spec.name,
         threshold=_threshold(spec, relevance.DEFAULT_THRESHOLD),
-        stopwords=stop,
-        max_text_chars=max_chars,
+        stopwords=_stopwords(params),
+        max_text_chars=params.max_text_chars,
     )
 
 
 def _context_relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    stop = _stopwords(params)
-    max_chars = _max_text_chars(params)
-    params.done()
+    problems: list[str] = []
+    params = _params(TextParams, spec, path, problems)
+    _raise_if(problems)
     threshold = _threshold(spec, context.DEFAULT_CONTEXT_RELEVANCE_THRESHOLD)
     return context.ContextRelevanceScorer(
-        spec.name, threshold=threshold, stopwords=stop, max_text_chars=max_chars
+        spec.name, threshold=threshold, stopwords=_stopwords(params), max_text_chars=params.max_text_chars
     )
 
 
 def _groundedness(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    stop = _stopwords(params)
-    max_chars = _max_text_chars(params)
-    params.done()
+    problems: list[str] = []
+    params = _params(TextParams, spec, path, problems)
+    _raise_if(problems)
     threshold = _threshold(spec, context.DEFAULT_GROUNDEDNESS_THRESHOLD)
     return context.GroundednessScorer(
-        spec.name, threshold=threshold, stopwords=stop, max_text_chars=max_chars
+        spec.name, threshold=threshold, stopwords=_stopwords(params), max_text_chars=params.max_text_chars
     )
 
 
 def _semantic_relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    floor = params.float("floor", semantic_relevance.DEFAULT_FLOOR, low=-1.0, high=1.0)
-    ceiling = params.float("ceiling", semantic_relevance.DEFAULT_CEILING, low=-1.0, high=1.0)
-    if ceiling <= floor:
-        params.problem("ceiling", f"must be greater than floor ({floor:g}), got {ceiling:g}")
-    max_chars = params.int("max_chars", semantic_relevance.DEFAULT_MAX_CHARS, low=1)
-    params.done()
+    problems: list[str] = []
+    params = _params(SemanticRelevanceParams, spec, path, problems)
+    _raise_if(problems)
     return semantic_relevance.SemanticRelevanceScorer(
         spec.name,
         threshold=_threshold(spec, semantic_relevance.DEFAULT_THRESHOLD),
-        floor=floor,
-        ceiling=ceiling,
-        max_chars=max_chars,
+        floor=params.floor,
+        ceiling=params.ceiling,
+        max_chars=params.max_chars,
     )
 
 
 def _language_match(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    expect = params.str("expect", "auto")
-    if expect not in language_match.EXPECT_CHOICES:
-        params.problem("expect", f"must be one of {', '.join(language_match.EXPECT_CHOICES)}, got {expect!r}")
-    locale_label = params.str("locale_label", "locale")
-    min_letters = params.int("min_letters", language_match.DEFAULT_MIN_LETTERS, low=1)
-    min_confidence = params.float("min_confidence", language_match.DEFAULT_MIN_CONFIDENCE, low=0.0, high=1.0)
-    max_chars = params.int("max_chars", language_match.DEFAULT_MAX_CHARS, low=1)
-    languages = list(language_match.DEFAULT_LANGUAGES)
-    if params.has("languages"):
-        languages = params.str_list("languages")
-    unknown = sorted(set(languages) - set(language_match.known_languages()))
+    problems: list[str] = []
+    params = _params(LanguageMatchParams, spec, path, problems)
+    unknown = sorted(set(params.languages) - set(language_match.known_languages()))
     if unknown:
-        params.problem("languages", f"unknown language codes {', '.join(unknown)} (ISO 639-1, e.g. de, pt)")
-    params.done()
+        problems.append(
+            f"{path}.params.languages: unknown language codes {', '.join(unknown)} (ISO 639-1, e.g. de, pt)"
+        )
+    _raise_if(problems)
     return language_match.LanguageMatchScorer(
         spec.name,
         threshold=_threshold(spec, language_match.DEFAULT_THRESHOLD),
-        expect=expect,
-        locale_label=locale_label,
-        min_letters=min_letters,
-        min_confidence=min_confidence,
-        max_chars=max_chars,
-        languages=languages,
+        expect=params.expect,
+        locale_label=params.locale_label,
+        min_letters=params.min_letters,
+        min_confidence=params.min_confidence,
+        max_chars=params.max_chars,
+        languages=params.languages,
     )
 
 
 def _contains(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    case_sensitive = params.bool("case_sensitive", False)
-    params.done()
+    problems: list[str] = []
+    params = _params(ContainsParams, spec, path, problems)
+    _raise_if(problems)
     return contract.ContainsScorer(
-        spec.name, threshold=_threshold(spec, contract.DEFAULT_THRESHOLD), case_sensitive=case_sensitive
+        spec.name,
+        threshold=_threshold(spec, contract.DEFAULT_THRESHOLD),
+        case_sensitive=params.case_sensitive,
     )
 
 
 def _exact(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    strip = params.bool("strip", True)
-    casefold = params.bool("casefold", False)
-    params.done()
+    problems: list[str] = []
+    params = _params(ExactParams, spec, path, problems)
+    _raise_if(problems)
     return contract.ExactScorer(
-        spec.name, threshold=_threshold(spec, contract.DEFAULT_THRESHOLD), strip=strip, casefold=casefold
+        spec.name,
+        threshold=_threshold(spec, contract.DEFAULT_THRESHOLD),
+        strip=params.strip,
+        casefold=params.casefold,
     )
 
 
 def _regex(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    pattern_text = params.str("pattern", required=True)
-    ignore_case = params.bool("ignore_case", False)
-    fullmatch = params.bool("fullmatch", False)
+    problems: list[str] = []
+    params = _params(RegexParams, spec, path, problems)
     compiled: re.Pattern[str] | None = None
-    if pattern_text:
+    if params.pattern:
         try:
-            compiled = re.compile(pattern_text, re.IGNORECASE if ignore_case else 0)
+            compiled = re.compile(params.pattern, re.IGNORECASE if params.ignore_case else 0)
         except re.error as exc:
-            params.problem("pattern", f"invalid regular expression {pattern_text!r}: {exc}")
-    params.done()
+            problems.append(f"{path}.params.pattern: invalid regular expression {params.pattern!r}: {exc}")
+    _raise_if(problems)
     assert compiled is not None
     return contract.RegexScorer(
         spec.name,
         threshold=_threshold(spec, contract.DEFAULT_THRESHOLD),
         pattern=compiled,
-        fullmatch=fullmatch,
+        fullmatch=params.fullmatch,
     )
 
 
 def _json_valid(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    strip_fence = params.bool("strip_code_fence", False)
-    params.done()
+    problems: list[str] = []
+    params = _params(JsonValidParams, spec, path, problems)
+    _raise_if(problems)
     return contract.JsonValidScorer(
-        spec.name, threshold=_threshold(spec, contract.DEFAULT_THRESHOLD), strip_fence=strip_fence
+        spec.name, threshold=_threshold(spec, contract.DEFAULT_THRESHOLD), strip_fence=params.strip_code_fence
     )
 
 
-def _load_schema(params: Params) -> dict[str, Any] | None:
-    inline = params.raw("schema")
-    file = params.str("schema_file")
-    if (inline is None) == (not file):
-        params.problem("schema", "set exactly one of schema (a mapping) or schema_file (a path)")
-        return None
-    if inline is not None:
-        if not isinstance(inline, dict):
-            params.problem("schema", f"expected a mapping (a JSON Schema object), got {inline!r}")
-            return None
-        return inline
+def _load_schema(params: JsonSchemaParams, path: str, problems: list[str]) -> dict[str, Any] | None:
+    """The inline schema, or the one `schema_file` holds (a problem under `path.schema_file` if it cannot)."""
+    if params.schema is not None or not params.schema_file:
+        return params.schema
+    file, key = params.schema_file, f"{path}.params.schema_file"
     try:
         loaded = json.loads(pathlib.Path(file).read_text(encoding="utf-8"))
     except OSError as exc:
-        params.problem("schema_file", f"cannot read {file!r}: {exc.strerror or exc}")
+        problems.append(f"{key}: cannot read {file!r}: {exc.strerror or exc}")
         return None
     except ValueError as exc:
-        params.problem("schema_file", f"{file!r} is not valid JSON: {exc}")
+        problems.append(f"{key}: {file!r} is not valid JSON: {exc}")
         return None
     if not isinstance(loaded, dict):
-        params.problem("schema_file", f"{file!r} must hold a JSON object, got {type(loaded).__name__}")
+        problems.append(f"{key}: {file!r} must hold a JSON object, got {type(loaded).__name__}")
         return None
     return loaded
 
 
 def _json_schema(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    schema = _load_schema(params)
-    strip_fence = params.bool("strip_code_fence", False)
+    problems: list[str] = []
+    params = _params(JsonSchemaParams, spec, path, problems)
+    schema = _load_schema(params, path, problems) if not problems else None
     validator = None
     if schema is not None:
         try:
             validator = contract.check_schema(schema)
         except jsonschema.exceptions.SchemaError as exc:
-            where = "schema_file" if params.has("schema_file") else "schema"
-            params.problem(where, f"not a valid JSON Schema: {exc.message}")
-    params.done()
+            where = "schema_file" if params.schema_file else "schema"
+            problems.append(f"{path}.params.{where}: not a valid JSON Schema: {exc.message}")
+    _raise_if(problems)
     assert validator is not None
     return contract.JsonSchemaScorer(
         spec.name,
         threshold=_threshold(spec, contract.DEFAULT_THRESHOLD),
         validator=validator,
-        strip_fence=strip_fence,
+        strip_fence=params.strip_code_fence,
     )
 
 
 def _judge(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    base_url = params.str("base_url", required=True)
-    if base_url and not base_url.startswith(("http://", "https://")):
-        params.problem("base_url", f"must start with http:// or https://, got {base_url!r}")
-    model = params.str("model", required=True)
-    key_env = params.str("api_key_env")
+    problems: list[str] = []
+    params = _params(JudgeParams, spec, path, problems)
     api_key = ""
-    if key_env:
-        api_key = os.environ.get(key_env, "")
+    if params.api_key_env:
+        api_key = os.environ.get(params.api_key_env, "")
         if not api_key:
-            params.problem("api_key_env", f"environment variable {key_env} is not set")
-    allow_plain_http = params.bool("allow_plain_http_api_key", False)
-    if api_key and base_url.startswith("http://") and not allow_plain_http and not _loopback_url(base_url):
-        params.problem(
-            "base_url",
-            f"{base_url!r} is plain http:// to a non-loopback host: the API key would travel in clear; "
-            "use https://, or set allow_plain_http_api_key: true if the network is trusted",
+            problems.append(
+                f"{path}.params.api_key_env: environment variable {params.api_key_env} is not set"
+            )
+    base_url = params.base_url
+    if (
+        api_key
+        and base_url.startswith("http://")
+        and not params.allow_plain_http_api_key
+        and not _loopback_url(base_url)
+    ):
+        problems.append(
+            f"{path}.params.base_url: {base_url!r} is plain http:// to a non-loopback host: the API key "
+            "would travel in clear; use https://, or set allow_plain_http_api_key: true if the network "
+            "is trusted"
         )
-    rubric = params.str("rubric", judge.DEFAULT_RUBRIC)
-    for problem in judge.check_rubric(rubric):
-        params.problem("rubric", problem)
+    _raise_if(problems)
     settings = judge.JudgeSettings(
         url=chat_completions_url(base_url),
-        model=model,
-        rubric=rubric,
-        scale=params.float("scale", 10.0, low=0.0, low_open=True),
-        timeout_s=params.float("timeout_s", 30.0, low=0.0, low_open=True),
-        max_retries=params.int("max_retries", 3, low=0, high=10),
-        backoff_initial_s=params.float("backoff_initial_s", 0.5, low=0.0),
-        backoff_max_s=params.float("backoff_max_s", 30.0, low=0.0),
-        max_concurrency=params.int("max_concurrency", 4, low=1),
-        budget_tokens_per_hour=params.int("budget_tokens_per_hour", 0, low=0),
-        max_tokens=params.int("max_tokens", 200, low=0),
-        temperature=params.float("temperature", 0.0, low=0.0, high=2.0),
-        max_field_chars=params.int("max_field_chars", 8000, low=100),
+        model=params.model,
+        rubric=params.rubric,
+        scale=params.scale,
+        timeout_s=params.timeout_s,
+        max_retries=params.max_retries,
+        backoff_initial_s=params.backoff_initial_s,
+        backoff_max_s=params.backoff_max_s,
+        max_concurrency=params.max_concurrency,
+        budget_tokens_per_hour=params.budget_tokens_per_hour,
+        max_tokens=params.max_tokens,
+        temperature=params.temperature,
+        max_field_chars=params.max_field_chars,
     )
-    params.done()
     return judge.JudgeScorer(
         spec.name,
         threshold=_threshold(spec, judge.DEFAULT_THRESHOLD),
@@ -323,9 +321,6 @@ def build_scorer(
         ConfigError: unknown name, bad params, or a custom function that cannot be imported / called;
             every message leads with the key path under `path`.
     """
-    problems = spec.validate(path)
-    if problems:
-        raise ConfigError(problems)
     if spec.function:
         return build_custom(
             spec.name, spec.function, threshold=spec.threshold, params=dict(spec.params), path=path
@@ -343,13 +338,12 @@ def build_scorer(
 def build_scorers(
     specs: Sequence[ScorerSpec], *, path: str = "scorers.enabled", judge_client: ChatClient | None = None
 ) -> list[Scorer]:
-    """Build every scorer; all problems across all specs are raised together as one ConfigError."""
+    """Build every scorer; all problems across all specs are raised together as one ConfigError.
+
+    The specs are trusted as decoded (`ScorerSpec.validate`, unique names: `ScorersConfig.validate`).
+    """
     problems: list[str] = []
     scorers: list[Scorer] = []
-    names = [s.name for s in specs]
-    repeated = sorted({n for n in names if n and names.count(n) > 1})
-    if repeated:
-        problems.append(f"{path}: scorer names must be unique, repeated: {', '.join(repeated)}")
     for i, spec in enumerate(specs):
         try:
             scorers.append(build_scorer(spec, path=f"{path}[{i}]", judge_client=judge_client))

@@ -11,6 +11,8 @@ from decimal import Decimal
 import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue
 
+from processor.config import parse
+from processor.errors import ConfigError
 from processor.sampler.config import SamplingConfig
 from processor.sampler.trace_id import (
     TraceIdSampler,
@@ -83,16 +85,18 @@ def test_bucket_is_fnv1a_over_seed_then_trace_id() -> None:
     [
         (-0.1, 0, "sampling.rate: must be between 0 and 1, got -0.1"),
         (1.5, 0, "sampling.rate: must be between 0 and 1, got 1.5"),
-        (float("nan"), 0, "sampling.rate: must be a number between 0 and 1, got nan"),
-        ("0.5", 0, "sampling.rate: must be a number between 0 and 1, got '0.5'"),
+        (float("nan"), 0, "sampling.rate: must be between 0 and 1, got nan"),
+        ("half", 0, "sampling.rate: expected a number, got 'half'"),
+        (0.5, True, "sampling.hash_seed: expected an integer, got True"),
         (0.5, -1, "sampling.hash_seed: must be an unsigned 32-bit integer, got -1"),
         (0.5, 2**32, "sampling.hash_seed: must be an unsigned 32-bit integer, got 4294967296"),
     ],
 )
-def test_bad_settings_raise(rate: object, seed: int, message: str) -> None:
-    with pytest.raises(ValueError) as err:
-        TraceIdSampler(SamplingConfig(rate=rate, hash_seed=seed))  # type: ignore[arg-type]
-    assert str(err.value) == message
+def test_bad_settings_are_refused_by_the_config(rate: object, seed: object, message: str) -> None:
+    # the sampler trusts its decoded config: the one check is the config's, at start-up
+    with pytest.raises(ConfigError) as err:
+        parse({"sampling": {"rate": rate, "hash_seed": seed}})
+    assert err.value.problems == [message]
 
 
 def test_config_validate_names_the_key() -> None:
