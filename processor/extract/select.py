@@ -22,7 +22,7 @@ from processor.extract.classify import SpanRole, inspect_attributes
 from processor.extract.config import SlicesConfig
 from processor.extract.genai import is_content_event
 from processor.extract.otlp import SPAN_ID_LEN, TRACE_ID_LEN, log_event_name, valid_span_id, valid_trace_id
-from processor.sampler.trace_id import TraceIdSampler, priority_of_any_value
+from processor.sampler import Sampler
 
 
 @dataclass
@@ -56,26 +56,18 @@ class LogSelection:
     rejected_reason: str = ""
 
 
-def _priority(span: Span, attribute: str) -> bool | None:
-    for kv in span.attributes:
-        if kv.key == attribute:
-            return priority_of_any_value(kv.value)
-    return None
-
-
 def select_traces(
-    request: ExportTraceServiceRequest, sampler: TraceIdSampler, slices: SlicesConfig
+    request: ExportTraceServiceRequest, sampler: Sampler, slices: SlicesConfig
 ) -> TraceSelection:
     """Keep, per sampled trace, its LLM, retrieval and label-carrying spans.
 
-    A `sampling.priority` span attribute (the sampler's `priority_attribute`) overrides the hash as
-    in the Collector: > 0 keeps the span's trace, 0 drops that span. Checking it means one scan of
-    the keys of every span; an empty `priority_attribute` turns the override and the scan off
-    (the receiver passes `sampler.for_request(body)`, which is such a sampler when the request's
-    bytes do not contain the attribute's key).
+    The sampler decides which spans are kept (`processor.sampler.Sampler`: the hash per trace id,
+    and a span's own override). Asking for overrides means one scan of the keys of every span; a
+    sampler whose `overrides` is false is asked per trace id only (the receiver passes
+    `sampler.for_request(body)`, which is such a sampler when the request's bytes cannot carry one).
     """
     result = TraceSelection()
-    if sampler.priority_attribute:
+    if sampler.overrides:
         candidates = _candidates_with_priority(request, sampler, result)
     else:
         candidates = _candidates(request, sampler, result)
@@ -96,7 +88,7 @@ Candidate = tuple[int, int, Span]  # (resource index, scope index, span) of a sp
 
 
 def _candidates(
-    request: ExportTraceServiceRequest, sampler: TraceIdSampler, result: TraceSelection
+    request: ExportTraceServiceRequest, sampler: Sampler, result: TraceSelection
 ) -> list[Candidate]:
     """The spans of kept traces, in request order, without looking at any attribute.
 
@@ -144,10 +136,10 @@ def _candidates(
 
 
 def _candidates_with_priority(
-    request: ExportTraceServiceRequest, sampler: TraceIdSampler, result: TraceSelection
+    request: ExportTraceServiceRequest, sampler: Sampler, result: TraceSelection
 ) -> list[Candidate]:
-    """`_candidates` when spans may carry the priority attribute: every span's keys are scanned."""
-    priority_key = sampler.priority_attribute
+    """`_candidates` when spans may carry an override: the sampler reads every span's keys."""
+    override = sampler.override
     decisions: dict[bytes, bool] = {}
     spans_seen: list[Candidate] = []
     for rs_index, resource_spans in enumerate(request.resource_spans):
@@ -160,10 +152,10 @@ def _candidates_with_priority(
                     continue
                 if trace_id not in decisions:
                     decisions[trace_id] = sampler.keep(trace_id)
-                priority = _priority(span, priority_key)
-                if priority is False:
+                verdict = override(span)
+                if verdict is False:
                     continue  # the Collector drops exactly this span
-                if priority:
+                if verdict:
                     decisions[trace_id] = True
                 spans_seen.append((rs_index, ss_index, span))
     _count_traces(decisions, result)
@@ -211,7 +203,7 @@ def _group_kept(
         result.spans_kept += 1
 
 
-def select_logs(request: ExportLogsServiceRequest, sampler: TraceIdSampler) -> LogSelection:
+def select_logs(request: ExportLogsServiceRequest, sampler: Sampler) -> LogSelection:
     """Keep GenAI events (`gen_ai.*` event name) of sampled traces, with valid trace and span ids.
 
     Records without a trace id are ordinary logs: not ours, not rejected. Records whose ids have the

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent import futures
-from typing import Any, Protocol
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -39,6 +39,7 @@ from processor.receiver import status
 from processor.receiver.auth import GrpcAuthInterceptor, TokenAuth
 from processor.receiver.config import ReceiverConfig
 from processor.redact import Redactor, redact_logs, redact_traces
+from processor.sampler import Sampler
 from processor.tls import read_pem
 from processor.transport import Producer, Record, codec
 
@@ -48,16 +49,8 @@ TRACE_SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].fu
 LOGS_SERVICE = logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_name
 
 
-class Sampler(Protocol):
-    def keep(self, trace_id: bytes) -> bool: ...
-
-    def for_request(self, raw: bytes) -> Sampler: ...
-
-    def describe(self) -> str: ...
-
-
-SelectTraces = Callable[[ExportTraceServiceRequest, Any, SlicesConfig], Any]
-SelectLogs = Callable[[ExportLogsServiceRequest, Any], Any]
+SelectTraces = Callable[[ExportTraceServiceRequest, Sampler, SlicesConfig], Any]
+SelectLogs = Callable[[ExportLogsServiceRequest, Sampler], Any]
 
 
 def _count_spans(request: ExportTraceServiceRequest) -> int:
@@ -77,7 +70,7 @@ class Receiver:
 
     Args:
         config: the `receiver` section.
-        sampler: decides per trace id (`keep(trace_id) -> bool`, `describe()`).
+        sampler: the keep/drop decision (`processor.sampler.Sampler`), asked by the selection.
         slices: which attributes give slice labels (passed to the extractor).
         producer: where records go; the receiver neither starts nor stops it.
         registry: where the self-metrics are registered.
@@ -185,7 +178,6 @@ class Receiver:
                 target=self._follow_health, name="otlp-health", daemon=True
             )
             self._health_thread.start()
-        describe = getattr(self._sampler, "describe", None)
         log.info(
             "receiver: OTLP gRPC (traces, logs) on %s:%d (%s%s); max request %d MiB; sampler %s",
             host,
@@ -193,7 +185,7 @@ class Receiver:
             _security(self.config.grpc.tls),
             ", bearer tokens" if self.auth is not None else "",
             self.config.grpc.max_recv_msg_size_mib,
-            describe() if describe else self._sampler,
+            self._sampler.describe(),
         )
 
     def shutdown(self, timeout_s: float = 10.0) -> None:

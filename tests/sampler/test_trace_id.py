@@ -9,7 +9,8 @@ import random
 from decimal import Decimal
 
 import pytest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from processor.config import parse
 from processor.errors import ConfigError
@@ -164,14 +165,19 @@ def test_priority_from_any_value() -> None:
     assert priority_of_any_value(AnyValue()) is None
 
 
-def test_priority_overrides_the_hash() -> None:
-    never = TraceIdSampler(SamplingConfig(rate=0.0))
-    always = TraceIdSampler(SamplingConfig(rate=1.0))
-    tid = bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736")
-    assert never.decide(tid, True) is True  # like the Collector: > 0 keeps even at 0 %
-    assert always.decide(tid, False) is False
-    assert always.decide(tid, None) is True
-    assert never.decide(tid) is False
+def test_a_span_priority_is_its_override() -> None:
+    sampler = TraceIdSampler(SamplingConfig(rate=0.0))
+    assert sampler.overrides
+
+    def span(**attributes: AnyValue) -> Span:
+        return Span(attributes=[KeyValue(key=k.replace("__", "."), value=v) for k, v in attributes.items()])
+
+    assert sampler.override(span(sampling__priority=AnyValue(int_value=1))) is True  # keeps even at 0 %
+    assert sampler.override(span(sampling__priority=AnyValue(string_value="0"))) is False
+    assert sampler.override(span(sampling__priority=AnyValue(bool_value=True))) is None
+    assert sampler.override(span(other=AnyValue(int_value=1))) is None
+    off = TraceIdSampler(SamplingConfig(rate=0.0, priority_attribute=""))
+    assert not off.overrides and off.override(span(sampling__priority=AnyValue(int_value=1))) is None
 
 
 def test_describe_is_one_line() -> None:
