@@ -16,12 +16,14 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
 import jsonschema.exceptions
 import jsonschema.protocols
 
+from processor.decode import required
 from processor.model import EvalCase, Score
 
 DEFAULT_THRESHOLD = 1.0
@@ -160,3 +162,44 @@ class JsonSchemaScorer:
         if error is None:
             return _verdict(self.name, True, self.threshold)
         return _verdict(self.name, False, self.threshold, f"{_json_path(error)}: fails '{error.validator}'")
+
+
+# --- each scorer's `params`, decoded by processor.decode (registry.py builds the scorers from them) ---
+
+
+@dataclass(frozen=True)
+class ContainsParams:
+    case_sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class ExactParams:
+    strip: bool = True
+    casefold: bool = False
+
+
+@dataclass(frozen=True)
+class RegexParams:
+    pattern: str = ""
+    ignore_case: bool = False
+    fullmatch: bool = False
+
+    def validate(self, path: str) -> list[str]:
+        return required(f"{path}.pattern", self.pattern)
+
+
+@dataclass(frozen=True)
+class JsonValidParams:
+    strip_code_fence: bool = False
+
+
+@dataclass(frozen=True)
+class JsonSchemaParams:
+    schema: dict[str, Any] | None = None  # a JSON Schema object inline, or
+    schema_file: str = ""  # a path to one
+    strip_code_fence: bool = False
+
+    def validate(self, path: str) -> list[str]:
+        if (self.schema is None) == (not self.schema_file):
+            return [f"{path}.schema: set exactly one of schema (a mapping) or schema_file (a path)"]
+        return []

@@ -1,9 +1,9 @@
 """Registry name -> factory; build every configured scorer at start-up; run them on one case.
 
-Each factory decodes its spec's `params` into the scorer's params dataclass (`scorers/config.py`,
-by `processor.decode`, the config's own decoder: types, ranges, unknown keys), applies
-the scorer's default threshold when the spec has none, and returns a ready `Scorer`. Anything
-wrong raises ConfigError with messages that lead with the key path, e.g.
+Each built-in decodes its spec's `params` into the params dataclass its scorer module defines
+(`processor.decode`, the config's own decoder: types, ranges, unknown keys), applies the scorer's
+default threshold when the spec has none, and returns a ready `Scorer`. Anything wrong raises
+ConfigError with messages that lead with the key path, e.g.
 
     scorers.enabled[2].params.pattern: invalid regular expression '(': missing ), unterminated subpattern
     scorers.enabled[0].name: unknown scorer 'relevence' (did you mean 'relevance'?)
@@ -20,8 +20,9 @@ import os
 import pathlib
 import re
 import urllib.parse
-from collections.abc import Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 import jsonschema.exceptions
 
@@ -30,19 +31,8 @@ from processor.errors import ConfigError
 from processor.model import EvalCase, Outcome, Score
 from processor.sanitize import valid_text
 from processor.scorers import _text, context, contract, judge, language_match, relevance, semantic_relevance
-from processor.scorers.chat import ChatClient, HttpxChatClient, chat_completions_url
-from processor.scorers.config import (
-    ContainsParams,
-    ExactParams,
-    JsonSchemaParams,
-    JsonValidParams,
-    JudgeParams,
-    LanguageMatchParams,
-    RegexParams,
-    ScorerSpec,
-    SemanticRelevanceParams,
-    TextParams,
-)
+from processor.scorers.chat import ChatClient, HttpxChatClient
+from processor.scorers.config import ScorerSpec
 from processor.scorers.custom import build_custom
 
 P = TypeVar("P")
@@ -57,32 +47,41 @@ class Scorer(Protocol):
     def __call__(self, case: EvalCase) -> Score: ...
 
 
-class ScorerFactory(Protocol):
-    def __call__(self, spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer: ...
+@dataclass(frozen=True)
+class Builtin(Generic[P]):
+    """A built-in scorer: its `params` class (decoded by processor.decode, the config's decoder) and
+    how to make the scorer from a spec and its decoded params. `make` raises ConfigError for what
+    only building shows (a pattern that does not compile, a schema file that cannot be read)."""
+
+    params: type[P]
+    make: Callable[[ScorerSpec, P, _Build], Scorer]
+
+    def build(self, spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
+        problems: list[str] = []
+        params = decode(self.params, spec.params, f"{path}.params", problems)
+        if problems:
+            raise ConfigError(problems)
+        return self.make(spec, params, _Build(path, judge_client))
+
+
+@dataclass(frozen=True)
+class _Build:
+    path: str  # the spec's dotted key, e.g. scorers.enabled[2]
+    judge_client: ChatClient | None
+
+    def problem(self, param: str, message: str) -> ConfigError:
+        return ConfigError([f"{self.path}.params.{param}: {message}"])
 
 
 def _threshold(spec: ScorerSpec, default: float) -> float:
     return default if spec.threshold is None else spec.threshold
 
 
-def _params(cls: type[P], spec: ScorerSpec, path: str, problems: list[str]) -> P:
-    """The spec's `params` decoded into the scorer's params class (problems under `path.params`)."""
-    return decode(cls, spec.params, f"{path}.params", problems)
-
-
-def _raise_if(problems: list[str]) -> None:
-    if problems:
-        raise ConfigError(problems)
-
-
-def _stopwords(params: TextParams) -> frozenset[str]:
+def _stopwords(params: _text.TextParams) -> frozenset[str]:
     return _text.default_stopwords(params.extra_stopwords, builtin=params.stopwords)
 
 
-def _relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    problems: list[str] = []
-    params = _params(TextParams, spec, path, problems)
-    _raise_if(problems)
+def _relevance(spec: ScorerSpec, params: _text.TextParams, build: _Build) -> Scorer:
     return relevance.RelevanceScorer(
         spec.name,
         threshold=_threshold(spec, relevance.DEFAULT_THRESHOLD),
@@ -91,30 +90,27 @@ def _relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> 
     )
 
 
-def _context_relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    problems: list[str] = []
-    params = _params(TextParams, spec, path, problems)
-    _raise_if(problems)
-    threshold = _threshold(spec, context.DEFAULT_CONTEXT_RELEVANCE_THRESHOLD)
+def _context_relevance(spec: ScorerSpec, params: _text.TextParams, build: _Build) -> Scorer:
     return context.ContextRelevanceScorer(
-        spec.name, threshold=threshold, stopwords=_stopwords(params), max_text_chars=params.max_text_chars
+        spec.name,
+        threshold=_threshold(spec, context.DEFAULT_CONTEXT_RELEVANCE_THRESHOLD),
+        stopwords=_stopwords(params),
+        max_text_chars=params.max_text_chars,
     )
 
 
-def _groundedness(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    problems: list[str] = []
-    params = _params(TextParams, spec, path, problems)
-    _raise_if(problems)
-    threshold = _threshold(spec, context.DEFAULT_GROUNDEDNESS_THRESHOLD)
+def _groundedness(spec: ScorerSpec, params: _text.TextParams, build: _Build) -> Scorer:
     return context.GroundednessScorer(
-        spec.name, threshold=threshold, stopwords=_stopwords(params), max_text_chars=params.max_text_chars
+        spec.name,
+        threshold=_threshold(spec, context.DEFAULT_GROUNDEDNESS_THRESHOLD),
+        stopwords=_stopwords(params),
+        max_text_chars=params.max_text_chars,
     )
 
 
-def _semantic_relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    problems: list[str] = []
-    params = _params(SemanticRelevanceParams, spec, path, problems)
-    _raise_if(problems)
+def _semantic_relevance(
+    spec: ScorerSpec, params: semantic_relevance.SemanticRelevanceParams, build: _Build
+) -> Scorer:
     return semantic_relevance.SemanticRelevanceScorer(
         spec.name,
         threshold=_threshold(spec, semantic_relevance.DEFAULT_THRESHOLD),
@@ -124,15 +120,7 @@ def _semantic_relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | 
     )
 
 
-def _language_match(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    problems: list[str] = []
-    params = _params(LanguageMatchParams, spec, path, problems)
-    unknown = sorted(set(params.languages) - set(language_match.known_languages()))
-    if unknown:
-        problems.append(
-            f"{path}.params.languages: unknown language codes {', '.join(unknown)} (ISO 639-1, e.g. de, pt)"
-        )
-    _raise_if(problems)
+def _language_match(spec: ScorerSpec, params: language_match.LanguageMatchParams, build: _Build) -> Scorer:
     return language_match.LanguageMatchScorer(
         spec.name,
         threshold=_threshold(spec, language_match.DEFAULT_THRESHOLD),
@@ -145,40 +133,21 @@ def _language_match(spec: ScorerSpec, path: str, judge_client: ChatClient | None
     )
 
 
-def _contains(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    problems: list[str] = []
-    params = _params(ContainsParams, spec, path, problems)
-    _raise_if(problems)
-    return contract.ContainsScorer(
-        spec.name,
-        threshold=_threshold(spec, contract.DEFAULT_THRESHOLD),
-        case_sensitive=params.case_sensitive,
-    )
+def _contains(spec: ScorerSpec, params: contract.ContainsParams, build: _Build) -> Scorer:
+    threshold = _threshold(spec, contract.DEFAULT_THRESHOLD)
+    return contract.ContainsScorer(spec.name, threshold=threshold, case_sensitive=params.case_sensitive)
 
 
-def _exact(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    problems: list[str] = []
-    params = _params(ExactParams, spec, path, problems)
-    _raise_if(problems)
-    return contract.ExactScorer(
-        spec.name,
-        threshold=_threshold(spec, contract.DEFAULT_THRESHOLD),
-        strip=params.strip,
-        casefold=params.casefold,
-    )
+def _exact(spec: ScorerSpec, params: contract.ExactParams, build: _Build) -> Scorer:
+    threshold = _threshold(spec, contract.DEFAULT_THRESHOLD)
+    return contract.ExactScorer(spec.name, threshold=threshold, strip=params.strip, casefold=params.casefold)
 
 
-def _regex(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    problems: list[str] = []
-    params = _params(RegexParams, spec, path, problems)
-    compiled: re.Pattern[str] | None = None
-    if params.pattern:
-        try:
-            compiled = re.compile(params.pattern, re.IGNORECASE if params.ignore_case else 0)
-        except re.error as exc:
-            problems.append(f"{path}.params.pattern: invalid regular expression {params.pattern!r}: {exc}")
-    _raise_if(problems)
-    assert compiled is not None
+def _regex(spec: ScorerSpec, params: contract.RegexParams, build: _Build) -> Scorer:
+    try:
+        compiled = re.compile(params.pattern, re.IGNORECASE if params.ignore_case else 0)
+    except re.error as exc:
+        raise build.problem("pattern", f"invalid regular expression {params.pattern!r}: {exc}") from None
     return contract.RegexScorer(
         spec.name,
         threshold=_threshold(spec, contract.DEFAULT_THRESHOLD),
@@ -187,47 +156,33 @@ def _regex(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scor
     )
 
 
-def _json_valid(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    problems: list[str] = []
-    params = _params(JsonValidParams, spec, path, problems)
-    _raise_if(problems)
-    return contract.JsonValidScorer(
-        spec.name, threshold=_threshold(spec, contract.DEFAULT_THRESHOLD), strip_fence=params.strip_code_fence
-    )
+def _json_valid(spec: ScorerSpec, params: contract.JsonValidParams, build: _Build) -> Scorer:
+    threshold = _threshold(spec, contract.DEFAULT_THRESHOLD)
+    return contract.JsonValidScorer(spec.name, threshold=threshold, strip_fence=params.strip_code_fence)
 
 
-def _load_schema(params: JsonSchemaParams, path: str, problems: list[str]) -> dict[str, Any] | None:
-    """The inline schema, or the one `schema_file` holds (a problem under `path.schema_file` if it cannot)."""
-    if params.schema is not None or not params.schema_file:
+def _load_schema(params: contract.JsonSchemaParams, build: _Build) -> dict[str, Any]:
+    """The inline schema, or the one `schema_file` holds."""
+    if params.schema is not None:
         return params.schema
-    file, key = params.schema_file, f"{path}.params.schema_file"
+    file = params.schema_file
     try:
         loaded = json.loads(pathlib.Path(file).read_text(encoding="utf-8"))
     except OSError as exc:
-        problems.append(f"{key}: cannot read {file!r}: {exc.strerror or exc}")
-        return None
+        raise build.problem("schema_file", f"cannot read {file!r}: {exc.strerror or exc}") from None
     except ValueError as exc:
-        problems.append(f"{key}: {file!r} is not valid JSON: {exc}")
-        return None
+        raise build.problem("schema_file", f"{file!r} is not valid JSON: {exc}") from None
     if not isinstance(loaded, dict):
-        problems.append(f"{key}: {file!r} must hold a JSON object, got {type(loaded).__name__}")
-        return None
+        raise build.problem("schema_file", f"{file!r} must hold a JSON object, got {type(loaded).__name__}")
     return loaded
 
 
-def _json_schema(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    problems: list[str] = []
-    params = _params(JsonSchemaParams, spec, path, problems)
-    schema = _load_schema(params, path, problems) if not problems else None
-    validator = None
-    if schema is not None:
-        try:
-            validator = contract.check_schema(schema)
-        except jsonschema.exceptions.SchemaError as exc:
-            where = "schema_file" if params.schema_file else "schema"
-            problems.append(f"{path}.params.{where}: not a valid JSON Schema: {exc.message}")
-    _raise_if(problems)
-    assert validator is not None
+def _json_schema(spec: ScorerSpec, params: contract.JsonSchemaParams, build: _Build) -> Scorer:
+    try:
+        validator = contract.check_schema(_load_schema(params, build))
+    except jsonschema.exceptions.SchemaError as exc:
+        where = "schema_file" if params.schema_file else "schema"
+        raise build.problem(where, f"not a valid JSON Schema: {exc.message}") from None
     return contract.JsonSchemaScorer(
         spec.name,
         threshold=_threshold(spec, contract.DEFAULT_THRESHOLD),
@@ -236,49 +191,25 @@ def _json_schema(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -
     )
 
 
-def _judge(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    problems: list[str] = []
-    params = _params(JudgeParams, spec, path, problems)
+def _judge(spec: ScorerSpec, params: judge.JudgeParams, build: _Build) -> Scorer:
     api_key = ""
     if params.api_key_env:
         api_key = os.environ.get(params.api_key_env, "")
         if not api_key:
-            problems.append(
-                f"{path}.params.api_key_env: environment variable {params.api_key_env} is not set"
-            )
+            raise build.problem("api_key_env", f"environment variable {params.api_key_env} is not set")
     base_url = params.base_url
-    if (
-        api_key
-        and base_url.startswith("http://")
-        and not params.allow_plain_http_api_key
-        and not _loopback_url(base_url)
-    ):
-        problems.append(
-            f"{path}.params.base_url: {base_url!r} is plain http:// to a non-loopback host: the API key "
-            "would travel in clear; use https://, or set allow_plain_http_api_key: true if the network "
-            "is trusted"
+    in_clear = base_url.startswith("http://") and not _loopback_url(base_url)
+    if api_key and in_clear and not params.allow_plain_http_api_key:
+        raise build.problem(
+            "base_url",
+            f"{base_url!r} is plain http:// to a non-loopback host: the API key would travel in "
+            "clear; use https://, or set allow_plain_http_api_key: true if the network is trusted",
         )
-    _raise_if(problems)
-    settings = judge.JudgeSettings(
-        url=chat_completions_url(base_url),
-        model=params.model,
-        rubric=params.rubric,
-        scale=params.scale,
-        timeout_s=params.timeout_s,
-        max_retries=params.max_retries,
-        backoff_initial_s=params.backoff_initial_s,
-        backoff_max_s=params.backoff_max_s,
-        max_concurrency=params.max_concurrency,
-        budget_tokens_per_hour=params.budget_tokens_per_hour,
-        max_tokens=params.max_tokens,
-        temperature=params.temperature,
-        max_field_chars=params.max_field_chars,
-    )
     return judge.JudgeScorer(
         spec.name,
         threshold=_threshold(spec, judge.DEFAULT_THRESHOLD),
-        settings=settings,
-        client=judge_client if judge_client is not None else HttpxChatClient(),
+        settings=params,
+        client=build.judge_client if build.judge_client is not None else HttpxChatClient(),
         api_key=api_key,
     )
 
@@ -293,19 +224,19 @@ def _loopback_url(url: str) -> bool:
         return False
 
 
-#: Registry name -> factory. Custom scorers are not listed: a spec with `function` builds one.
-BUILTIN: dict[str, ScorerFactory] = {
-    "relevance": _relevance,
-    "context_relevance": _context_relevance,
-    "groundedness": _groundedness,
-    "semantic_relevance": _semantic_relevance,
-    "language_match": _language_match,
-    "judge": _judge,
-    "contains": _contains,
-    "exact": _exact,
-    "regex": _regex,
-    "json_valid": _json_valid,
-    "json_schema": _json_schema,
+#: Registry name -> built-in. Custom scorers are not listed: a spec with `function` builds one.
+BUILTIN: dict[str, Builtin[Any]] = {
+    "relevance": Builtin(_text.TextParams, _relevance),
+    "context_relevance": Builtin(_text.TextParams, _context_relevance),
+    "groundedness": Builtin(_text.TextParams, _groundedness),
+    "semantic_relevance": Builtin(semantic_relevance.SemanticRelevanceParams, _semantic_relevance),
+    "language_match": Builtin(language_match.LanguageMatchParams, _language_match),
+    "judge": Builtin(judge.JudgeParams, _judge),
+    "contains": Builtin(contract.ContainsParams, _contains),
+    "exact": Builtin(contract.ExactParams, _exact),
+    "regex": Builtin(contract.RegexParams, _regex),
+    "json_valid": Builtin(contract.JsonValidParams, _json_valid),
+    "json_schema": Builtin(contract.JsonSchemaParams, _json_schema),
 }
 
 
@@ -326,13 +257,13 @@ def build_scorer(
             spec.name, spec.function, threshold=spec.threshold, params=dict(spec.params), path=path
         )
     kind, key = (spec.builtin, "builtin") if spec.builtin else (spec.name, "name")
-    factory = BUILTIN.get(kind)
-    if factory is None:
+    builtin = BUILTIN.get(kind)
+    if builtin is None:
         suggestion = difflib.get_close_matches(kind, BUILTIN, n=1)
         hint = f" (did you mean '{suggestion[0]}'?)" if suggestion else f"; built-ins: {', '.join(BUILTIN)}"
         custom = "" if spec.builtin else "; a custom scorer needs function: module:function"
         raise ConfigError([f"{path}.{key}: unknown scorer {kind!r}{hint}{custom}"])
-    return factory(spec, path, judge_client)
+    return builtin.build(spec, path, judge_client)
 
 
 def build_scorers(
