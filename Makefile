@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SOURCES := pyproject.toml hatch_build.py $(wildcard proto/*.proto)
 
-.PHONY: run demo test lint kafka-start kafka-stop clean
+.PHONY: run demo demo-thursday test lint kafka-start kafka-stop clean
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "evalstream needs Python 3.11 or newer, $(PYTHON) is " + sys.version.split()[0])'
@@ -31,6 +31,10 @@ run: $(VENV)/.installed-run
 ## demo: send the bundled instrumentation captures to a running `make run` (ARGS="--times 5", --endpoint)
 demo: $(VENV)/.installed-demo
 	$(BIN)/python -m processor.demo send $(ARGS)
+
+## demo-thursday: the seed article's Thursday bug end to end (a week of traffic, promtool, the page, the gate)
+demo-thursday: $(VENV)/.installed-demo
+	$(BIN)/python -m processor.demo thursday $(ARGS)
 
 ## test: lint (ruff, mypy --strict), then the whole suite (starts its own Kafka broker unless KAFKA_BOOTSTRAP_SERVERS is set)
 test: $(VENV)/.installed-test

@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from processor.alerts.config import AlertsConfig
 from processor.decode import decode
 from processor.errors import ConfigError
 from processor.extract.config import SlicesConfig
@@ -84,6 +85,7 @@ class Config:
     slices: SlicesConfig = field(default_factory=SlicesConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     redaction: RedactionConfig = field(default_factory=RedactionConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
 
 def apply_overrides(data: Any, overrides: Sequence[str]) -> Any:

@@ -278,7 +278,10 @@ def test_without_a_client_certificate_nothing_is_delivered(
     )
     assert total(text, "evalstream_receiver_requests_total") == 0
     assert total(text, "evalstream_receiver_refused_requests_total") == 0  # refused at the handshake
-    # the server ends the TLS 1.3 session that carried no certificate: Go's HTTP client names it, gRPC
-    # sees the connection close before the server's preface
-    expected = "certificate required" if exporter.startswith("otlp_http") else "error reading server preface"
-    assert expected in collector_log
+    # the server ends the TLS 1.3 session that carried no certificate: Go's HTTP client names it; gRPC sees
+    # the connection close before the server's preface, or its next write fail (which one is a race)
+    if exporter.startswith("otlp_http"):
+        assert "certificate required" in collector_log
+    else:
+        closed = ("error reading server preface", "write: broken pipe", "connection reset by peer")
+        assert any(reason in collector_log for reason in closed), collector_log[-2000:]
