@@ -114,15 +114,8 @@ class WorkerMetrics:
             max_series=max_series,
             on_overflow=lambda label: self.label_overflow.labels(label).inc(),
         )
-        self.cases = worker.counter(
-            "cases",
-            "LLM calls assembled from the stream and handed to the scorers.",
-        )
-        self.scored = worker.counter(
-            "scored_cases",
-            "Cases scored, per scorer.",
-            ["scorer"],
-        )
+        self.cases = worker.counter("cases", "LLM calls assembled from the stream and handed to the scorers.")
+        self.scored = worker.counter("scored_cases", "Cases scored, per scorer.", ["scorer"])
         self.skipped = worker.counter(
             "skipped_cases",
             "Cases a scorer skipped on purpose (no_content, no_context, budget...), per scorer and reason.",
@@ -162,20 +155,14 @@ class WorkerMetrics:
             unit="records",
         )
         self.assigned_partitions = worker.gauge(
-            "assigned_partitions",
-            "Topic partitions this consumer-group member currently owns.",
+            "assigned_partitions", "Topic partitions this consumer-group member currently owns."
         )
         self.judge_tokens = Instruments(registry, "judge").counter(
-            "tokens",
-            "Tokens the LLM judge spent (prompt + completion).",
+            "tokens", "Tokens the LLM judge spent (prompt + completion)."
         )
-        self.results_published = worker.counter(
-            "published_results",
-            "Scores produced to the results topic.",
-        )
+        self.results_published = worker.counter("published_results", "Scores produced to the results topic.")
         self.stamp_errors = worker.counter(
-            "stamp_errors",
-            "Batches of gen_ai.evaluation.result events the OTLP endpoint did not accept.",
+            "stamp_errors", "Batches of gen_ai.evaluation.result events the OTLP endpoint did not accept."
         )
 
     def prepare(self, scorers: Sequence[str]) -> None:
@@ -250,20 +237,17 @@ class ReceiverMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         receiver, sampler = Instruments(registry, "receiver"), Instruments(registry, "sampler")
         self.received_spans = receiver.counter(
-            "received_spans",
-            "Spans in decoded export requests, before sampling.",
+            "received_spans", "Spans in decoded export requests, before sampling."
         )
         self.received_traces = receiver.counter(
             "received_traces",
             "Trace ids in decoded export requests, before sampling (counted once per request).",
         )
         self.received_log_records = receiver.counter(
-            "received_log_records",
-            "Log records in decoded export requests, before sampling.",
+            "received_log_records", "Log records in decoded export requests, before sampling."
         )
         self.accepted_spans = receiver.counter(
-            "accepted_spans",
-            "Spans accepted: sampled out or durably handed to the transport.",
+            "accepted_spans", "Spans accepted: sampled out or durably handed to the transport."
         )
         self.refused_spans = receiver.counter(
             "refused_spans",
@@ -271,34 +255,22 @@ class ReceiverMetrics:
             ["reason"],
         )
         self.failed_spans = receiver.counter(
-            "failed_spans",
-            "Spans lost to an internal error of the receiver (a bug: INTERNAL).",
+            "failed_spans", "Spans lost to an internal error of the receiver (a bug: INTERNAL)."
         )
         self.accepted_log_records = receiver.counter(
-            "accepted_log_records",
-            "Log records accepted: sampled out or durably handed to the transport.",
+            "accepted_log_records", "Log records accepted: sampled out or durably handed to the transport."
         )
         self.refused_log_records = receiver.counter(
-            "refused_log_records",
-            "Log records refused, per reason.",
-            ["reason"],
+            "refused_log_records", "Log records refused, per reason.", ["reason"]
         )
         self.failed_log_records = receiver.counter(
-            "failed_log_records",
-            "Log records lost to an internal error of the receiver.",
+            "failed_log_records", "Log records lost to an internal error of the receiver."
         )
-        self.llm_calls = receiver.counter(
-            "llm_calls",
-            "LLM calls found in the spans of sampled traces.",
-        )
+        self.llm_calls = receiver.counter("llm_calls", "LLM calls found in the spans of sampled traces.")
         self.kept_traces = sampler.counter(
-            "kept_traces",
-            "Trace ids the sampler kept (counted once per request).",
+            "kept_traces", "Trace ids the sampler kept (counted once per request)."
         )
-        self.kept_spans = sampler.counter(
-            "kept_spans",
-            "Spans of sampled-in traces handed to the transport.",
-        )
+        self.kept_spans = sampler.counter("kept_spans", "Spans of sampled-in traces handed to the transport.")
         self.refused_requests = receiver.counter(
             "refused_requests",
             "Requests refused by bearer-token auth (UNAUTHENTICATED / 401), per reason (missing, invalid).",
@@ -334,9 +306,7 @@ class TransportMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         transport = Instruments(registry, "transport")
         self.sent_records = transport.counter(
-            "sent_records",
-            "Records acknowledged by Kafka (acks=all), per topic.",
-            ["topic"],
+            "sent_records", "Records acknowledged by Kafka (acks=all), per topic.", ["topic"]
         )
         self.send_errors = transport.counter(
             "send_errors",
