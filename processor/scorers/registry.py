@@ -77,35 +77,26 @@ def _threshold(spec: ScorerSpec, default: float) -> float:
     return default if spec.threshold is None else spec.threshold
 
 
-def _stopwords(params: _text.TextParams) -> frozenset[str]:
-    return _text.default_stopwords(params.extra_stopwords, builtin=params.stopwords)
+class _WordOverlapScorer(Protocol):
+    def __call__(
+        self, name: str, *, threshold: float | None, stopwords: frozenset[str], max_text_chars: int
+    ) -> Scorer: ...
 
 
-def _relevance(spec: ScorerSpec, params: _text.TextParams, build: _Build) -> Scorer:
-    return relevance.RelevanceScorer(
-        spec.name,
-        threshold=_threshold(spec, relevance.DEFAULT_THRESHOLD),
-        stopwords=_stopwords(params),
-        max_text_chars=params.max_text_chars,
-    )
+def _word_overlap(
+    scorer: _WordOverlapScorer, default_threshold: float
+) -> Callable[[ScorerSpec, _text.TextParams, _Build], Scorer]:
+    """The maker of a word-overlap scorer (relevance, context_relevance, groundedness)."""
 
+    def make(spec: ScorerSpec, params: _text.TextParams, build: _Build) -> Scorer:
+        return scorer(
+            spec.name,
+            threshold=_threshold(spec, default_threshold),
+            stopwords=_text.default_stopwords(params.extra_stopwords, builtin=params.stopwords),
+            max_text_chars=params.max_text_chars,
+        )
 
-def _context_relevance(spec: ScorerSpec, params: _text.TextParams, build: _Build) -> Scorer:
-    return context.ContextRelevanceScorer(
-        spec.name,
-        threshold=_threshold(spec, context.DEFAULT_CONTEXT_RELEVANCE_THRESHOLD),
-        stopwords=_stopwords(params),
-        max_text_chars=params.max_text_chars,
-    )
-
-
-def _groundedness(spec: ScorerSpec, params: _text.TextParams, build: _Build) -> Scorer:
-    return context.GroundednessScorer(
-        spec.name,
-        threshold=_threshold(spec, context.DEFAULT_GROUNDEDNESS_THRESHOLD),
-        stopwords=_stopwords(params),
-        max_text_chars=params.max_text_chars,
-    )
+    return make
 
 
 def _semantic_relevance(
@@ -226,9 +217,16 @@ def _loopback_url(url: str) -> bool:
 
 #: Registry name -> built-in. Custom scorers are not listed: a spec with `function` builds one.
 BUILTIN: dict[str, Builtin[Any]] = {
-    "relevance": Builtin(_text.TextParams, _relevance),
-    "context_relevance": Builtin(_text.TextParams, _context_relevance),
-    "groundedness": Builtin(_text.TextParams, _groundedness),
+    "relevance": Builtin(
+        _text.TextParams, _word_overlap(relevance.RelevanceScorer, relevance.DEFAULT_THRESHOLD)
+    ),
+    "context_relevance": Builtin(
+        _text.TextParams,
+        _word_overlap(context.ContextRelevanceScorer, context.DEFAULT_CONTEXT_RELEVANCE_THRESHOLD),
+    ),
+    "groundedness": Builtin(
+        _text.TextParams, _word_overlap(context.GroundednessScorer, context.DEFAULT_GROUNDEDNESS_THRESHOLD)
+    ),
     "semantic_relevance": Builtin(semantic_relevance.SemanticRelevanceParams, _semantic_relevance),
     "language_match": Builtin(language_match.LanguageMatchParams, _language_match),
     "judge": Builtin(judge.JudgeParams, _judge),
