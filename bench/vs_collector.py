@@ -45,6 +45,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from otlp_load import SPANS_PER_REQUEST, RequestLoad
 
+from processor.endpoint import parse_host_port
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
 BUILD_OTELCOL = REPO / "deploy" / "collector" / "build-otelcol.sh"
@@ -233,10 +235,9 @@ def start_receiver(workdir: pathlib.Path, bootstrap: str, topic: str, *, priorit
 
 
 def _grpc_ready(endpoint: str) -> bool:
-    host, port = endpoint.rsplit(":", 1)
     with socket.socket() as s:
         s.settimeout(0.5)
-        return s.connect_ex((host, int(port))) == 0
+        return s.connect_ex(parse_host_port(endpoint)) == 0
 
 
 def wait_ready(server: Server, timeout_s: float = 120.0) -> None:

@@ -69,7 +69,7 @@ def trace_records(load: RequestLoad, first_request: int, count: int) -> list[tup
     while len(out) < count:
         body = load.body(request)
         selection = select_traces(ExportTraceServiceRequest.FromString(body), keep_all, slices)
-        out.extend((r.key, r.value) for r in codec.encode_traces(selection.traces))
+        out.extend((r.key, r.value) for r in codec.encode(selection.traces))
         request += 1
     return out[:count]
 

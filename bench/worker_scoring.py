@@ -139,7 +139,7 @@ def main() -> None:
     cases = []
     for value in values:
         assembly = TraceAssembly()
-        assembly.add_traces(codec.decode_traces(value))
+        assembly.add_traces(codec.decode(value, ExportTraceServiceRequest))
         cases.extend(assembly.cases(slices))
     extract_s = time.process_time() - start
     start = time.process_time()

@@ -14,40 +14,71 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
 from processor.config import Config
-from processor.endpoint import split_host_port
+from processor.endpoint import join_host_port, parse_host_port
 from processor.errors import ConfigError, EvalstreamError, TransportUnavailable
 from processor.health import Health, PartHealth
+from processor.metrics import MetricsServer, WorkerMetrics
 from processor.metrics.summary import FlowSummary, sampling_hint
-from processor.transport import Signal
+from processor.receiver.http import HttpReceiver
+from processor.receiver.service import Receiver
+from processor.sampler.trace_id import TraceIdSampler
+from processor.scorers import build_scorers
+from processor.transport import Consumer, Producer, Signal
 from processor.transport.config import KafkaConfig
+from processor.transport.kafka import KafkaConsumerTransport, KafkaProducerTransport, create_topics
+from processor.transport.memory import MemoryTransport
+from processor.transport.topics import TopicCheck, TopicCheckedProducer
+from processor.worker.loop import Worker
+from processor.worker.stamp import ScoreStamper
 
 log = logging.getLogger("evalstream")
 
 
 class Part(Protocol):
+    """What the pipeline starts and stops. A part picks its own shutdown timeout (the worker's is
+    `worker.drain_timeout_s`, a server's its grace period)."""
+
     def start(self) -> None: ...
-    def shutdown(self, timeout_s: float) -> None: ...
+    def shutdown(self) -> None: ...
+
+
+class Closes(Protocol):
+    def shutdown(self) -> None: ...
+
+
+class _ClosedOnly:
+    """A resource the pipeline only closes: started by its user (the Kafka consumer connects on the
+    worker's first poll) or never (the in-process queue, the score-event channel)."""
+
+    def __init__(self, resource: Closes) -> None:
+        self._resource = resource
+
+    def start(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        self._resource.shutdown()
 
 
 @dataclass
 class Pipeline:
-    """The running parts, in start order. `stop()` shuts them down in reverse."""
+    """The running parts, in start order (back to front); `stop()` shuts them down in reverse."""
 
     config: Config
     role: str
     registry: CollectorRegistry
+    health: Health
     parts: list[tuple[str, Part]] = field(default_factory=list)
-    health: Health = field(default_factory=Health)
-    receiver: Any = None
-    http_receiver: Any = None
-    sampler: Any = None
-    worker: Any = None
-    metrics_server: Any = None
+    receiver: Receiver | None = None
+    http_receiver: HttpReceiver | None = None
+    sampler: TraceIdSampler | None = None
+    worker: Worker | None = None
+    metrics_server: MetricsServer | None = None
     _stopped: bool = False
 
     def start(self) -> None:
@@ -60,21 +91,19 @@ class Pipeline:
         self._stopped = True
         for name, part in reversed(self.parts):
             try:
-                part.shutdown(self.config.worker.drain_timeout_s if name == "worker" else 10.0)
+                part.shutdown()
             except Exception:
                 log.exception("stopping %s failed", name)
 
 
 def build(config: Config, *, role: str = "all", registry: CollectorRegistry | None = None) -> Pipeline:
-    """Build (not start) the parts a role needs. Raises ConfigError for problems found while building."""
-    from processor.metrics import MetricsServer, WorkerMetrics
-    from processor.scorers import build_scorers
+    """Build (not start) the parts a role needs. Raises ConfigError for problems found while building.
 
-    registry = registry if registry is not None else CollectorRegistry()
-    pipeline = Pipeline(config, role, registry)
+    The parts are listed in start order, back to front: metrics first, the receiver last. `stop()`
+    walks the list backwards, which is flow order: the receiver stops taking requests and drains
+    into the transport, the worker drains what the transport holds, then the transports close.
+    """
     kafka = config.kafka
-    wants_receiver = role in ("all", "receiver")
-    wants_worker = role in ("all", "worker")
     if kafka.embedded and role != "all":
         raise ConfigError(
             [
@@ -82,96 +111,72 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
                 "leave it empty only to run both roles in one process"
             ]
         )
+    registry = registry if registry is not None else CollectorRegistry()
+    pipeline = Pipeline(config, role, registry, Health())
+    wants_receiver = role in ("all", "receiver")
+    wants_worker = role in ("all", "worker")
 
-    memory = None
+    memory: MemoryTransport | None = None
+    kafka_producer: KafkaProducerTransport | None = None
+    topic_check: TopicCheck | None = None
+    producer: Producer
     if kafka.embedded:
-        from processor.transport.memory import MemoryTransport
-
-        memory = MemoryTransport(max_records=kafka.memory_queue_size, max_bytes=kafka.memory_queue_bytes)
-
-    topic_check = None
-    if not kafka.embedded:
-        from processor.transport.topics import TopicCheck
-
+        producer = memory = MemoryTransport(
+            max_records=kafka.memory_queue_size, max_bytes=kafka.memory_queue_bytes
+        )
+        pipeline.health.add("queue", lambda: _queue_health(memory))
+    else:
         check = topic_check = TopicCheck(kafka, _signals_used(config, role))
         pipeline.health.add(
             "kafka-topics", lambda: PartHealth(ready=check.ready(), reason=check.problem() or "")
         )
+        producer = kafka_producer = KafkaProducerTransport(kafka, registry=registry)  # one per process
+        pipeline.health.add("producer", kafka_producer.health)
 
+    kafka_consumer: KafkaConsumerTransport | None = None
+    stamper: ScoreStamper | None = None
     if wants_worker:
-        from processor.worker.loop import Worker
-        from processor.worker.stamp import ScoreStamper
-
-        scorers = build_scorers(config.scorers.enabled)
-        metrics = WorkerMetrics(
-            registry,
-            prefix=config.metrics.prefix,
-            label_names=config.slices.names,
-            max_label_values=config.metrics.max_label_values,
-            max_series=config.metrics.max_series,
-            max_label_length=config.metrics.max_label_length,
-        )
+        consumer: Consumer
         if memory is not None:
-            consumer: Any = memory
-            producer: Any = memory
+            consumer = memory
         else:
-            from processor.transport.kafka import KafkaConsumerTransport, KafkaProducerTransport
-
-            consumer = KafkaConsumerTransport(
+            consumer = kafka_consumer = KafkaConsumerTransport(
                 kafka,
                 group_id=config.worker.group_id,
                 max_poll_records=config.worker.max_poll_records,
                 session_timeout_ms=int(config.worker.session_timeout_s * 1000),
                 heartbeat_interval_ms=max(1000, int(config.worker.session_timeout_s * 1000) // 3),
             )
-            producer = KafkaProducerTransport(kafka, registry=registry)
-            pipeline.parts.append(("worker-producer", _Transport(producer)))
-            pipeline.health.add("producer", producer.health)
-        stamper = (
-            ScoreStamper(config.worker.stamp_endpoint, insecure=config.worker.stamp_insecure)
-            if config.worker.stamp_endpoint
-            else None
-        )
-        worker = Worker(
+        if config.worker.stamp_endpoint:
+            stamper = ScoreStamper(config.worker.stamp_endpoint, insecure=config.worker.stamp_insecure)
+        worker = pipeline.worker = Worker(
             config.worker,
             slices=config.slices,
-            scorers=scorers,
+            scorers=build_scorers(config.scorers.enabled),
             consumer=consumer,
-            metrics=metrics,
+            metrics=WorkerMetrics(
+                registry,
+                prefix=config.metrics.prefix,
+                label_names=config.slices.names,
+                max_label_values=config.metrics.max_label_values,
+                max_series=config.metrics.max_series,
+                max_label_length=config.metrics.max_label_length,
+            ),
             producer=producer,
             stamper=stamper,
             redactor=config.redaction.redactor(),
         )
-        if memory is None:
-            consumer.on_revoke = worker.revoked
-            consumer.on_assign = worker.assigned
-            # The consumer connects lazily on the worker's first poll, inside the worker thread.
-            pipeline.parts.append(("worker-consumer", _Transport(consumer, start=False)))
-        pipeline.worker = worker
-        pipeline.parts.append(("worker", worker))
+        if kafka_consumer is not None:
+            kafka_consumer.on_revoke = worker.revoked
+            kafka_consumer.on_assign = worker.assigned
         pipeline.health.add("worker", worker.health)
 
     if wants_receiver:
-        from processor.receiver.service import Receiver
-        from processor.sampler.trace_id import TraceIdSampler
-
-        if memory is not None:
-            receiver_producer: Any = memory
-        else:
-            from processor.transport.kafka import KafkaProducerTransport
-
-            receiver_producer = producer if wants_worker else KafkaProducerTransport(kafka, registry=registry)
-            if not wants_worker:
-                pipeline.parts.append(("receiver-producer", _Transport(receiver_producer)))
-                pipeline.health.add("producer", receiver_producer.health)
-            if topic_check is not None:  # a missing topic: UNAVAILABLE at once, with the fix
-                from processor.transport.topics import TopicCheckedProducer
-
-                receiver_producer = TopicCheckedProducer(
-                    receiver_producer, topic_check, (Signal.TRACES, Signal.LOGS)
-                )
+        receiver_producer: Producer = producer
+        if topic_check is not None:  # a missing topic: UNAVAILABLE at once, with the fix
+            receiver_producer = TopicCheckedProducer(producer, topic_check, (Signal.TRACES, Signal.LOGS))
         sampler = pipeline.sampler = TraceIdSampler(config.sampling)
-        receiver = Receiver(
+        receiver = pipeline.receiver = Receiver(
             config.receiver,
             sampler,
             config.slices,
@@ -179,35 +184,38 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
             registry,
             redactor=config.redaction.redactor() if config.redaction.in_receiver else None,
         )
-        if memory is not None:
-            pipeline.health.add("queue", lambda: _queue_health(memory))
-        pipeline.receiver = receiver
-        pipeline.parts.append(("receiver", receiver))
         if config.receiver.http.endpoint:
-            from processor.receiver.http import HttpReceiver
-
             pipeline.http_receiver = HttpReceiver(receiver, config.receiver.http)
-            pipeline.parts.append(("receiver-http", pipeline.http_receiver))
 
-    if topic_check is not None:
-        pipeline.parts.insert(0, ("kafka-topic-check", topic_check))
-    if not kafka.embedded and kafka.create_topics:
-        pipeline.parts.insert(0, ("kafka-topics", _CreateTopics(kafka)))
+    if config.metrics.endpoint:
+        pipeline.metrics_server = MetricsServer(
+            *parse_host_port(config.metrics.endpoint),
+            registry,
+            health=pipeline.health,
+            tls=config.metrics.tls,
+        )
+    summary = None
     if config.metrics.summary_interval_s > 0:
         summary = FlowSummary(
             registry,
             interval_s=config.metrics.summary_interval_s,
             sampling_rate=config.sampling.rate if wants_receiver else None,
         )
-        pipeline.parts.insert(0, ("flow-summary", summary))  # stops last: its final line counts the drain
-    if config.metrics.endpoint:
-        problems: list[str] = []
-        host_port = split_host_port(config.metrics.endpoint, "metrics.endpoint", problems)
-        if host_port is None:
-            raise ConfigError(problems)
-        server = MetricsServer(*host_port, registry, health=pipeline.health, tls=config.metrics.tls)
-        pipeline.metrics_server = server
-        pipeline.parts.insert(0, ("metrics", server))
+
+    start_order: list[tuple[str, Part | None]] = [
+        ("metrics", pipeline.metrics_server),
+        ("flow-summary", summary),  # stops late: its final line counts the drain
+        ("kafka-topics", _CreateTopics(kafka) if not kafka.embedded and kafka.create_topics else None),
+        ("kafka-topic-check", topic_check),
+        ("producer", kafka_producer),
+        ("memory-queue", _ClosedOnly(memory) if memory is not None else None),
+        ("consumer", _ClosedOnly(kafka_consumer) if kafka_consumer is not None else None),
+        ("score-stamper", _ClosedOnly(stamper) if stamper is not None else None),
+        ("worker", pipeline.worker),
+        ("receiver", pipeline.receiver),
+        ("receiver-http", pipeline.http_receiver),
+    ]
+    pipeline.parts = [(name, part) for name, part in start_order if part is not None]
     return pipeline
 
 
@@ -221,25 +229,10 @@ def _signals_used(config: Config, role: str) -> list[Signal]:
     return signals
 
 
-def _queue_health(memory: Any) -> PartHealth:
+def _queue_health(memory: MemoryTransport) -> PartHealth:
     if memory.ready():
         return PartHealth()
     return PartHealth(ready=False, reason="the in-process queue is full or shut down")
-
-
-class _Transport:
-    """A Kafka transport as a pipeline part (a consumer connects lazily, so it is only stopped)."""
-
-    def __init__(self, transport: Any, *, start: bool = True) -> None:
-        self._transport = transport
-        self._start = start
-
-    def start(self) -> None:
-        if self._start:
-            self._transport.start()
-
-    def shutdown(self, timeout_s: float) -> None:
-        self._transport.shutdown(timeout_s)
 
 
 class _CreateTopics:
@@ -249,8 +242,6 @@ class _CreateTopics:
         self._config = config
 
     def start(self) -> None:
-        from processor.transport.kafka import create_topics
-
         try:
             created = create_topics(self._config)
         except Exception as exc:  # kafka-python raises its own tree; start-up must say what failed
@@ -260,7 +251,7 @@ class _CreateTopics:
         if created:
             log.info("created Kafka topics: %s", ", ".join(created))
 
-    def shutdown(self, timeout_s: float) -> None:
+    def shutdown(self) -> None:
         pass
 
 
@@ -309,7 +300,7 @@ def _log_started(pipeline: Pipeline) -> None:
         "in-process queue (embedded)" if config.kafka.embedded else f"Kafka {config.kafka.bootstrap_servers}"
     )
     lines = [f"evalstream started: role={pipeline.role}, transport={transport}"]
-    if pipeline.receiver is not None:
+    if pipeline.receiver is not None and pipeline.sampler is not None:
         lines.append(
             f"  point a Collector's otlp_grpc exporter (traces and logs) at {pipeline.receiver.endpoint}; "
             f"sampler: {pipeline.sampler.describe()}"
@@ -320,9 +311,9 @@ def _log_started(pipeline: Pipeline) -> None:
     if pipeline.worker is not None:
         lines.append(f"  scorers: {', '.join(s.name for s in pipeline.worker.scorers)}")
     if pipeline.metrics_server is not None:
-        host = config.metrics.endpoint.rsplit(":", 1)[0]
+        host, _ = parse_host_port(config.metrics.endpoint)
         scheme = "https" if config.metrics.tls.enabled else "http"
-        lines.append(f"  metrics: {scheme}://{host}:{pipeline.metrics_server.port}/metrics")
+        lines.append(f"  metrics: {scheme}://{join_host_port(host, pipeline.metrics_server.port)}/metrics")
     if config.metrics.summary_interval_s > 0:
         lines.append(
             f"  a summary of traces received, sampled and scored follows every "

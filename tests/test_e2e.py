@@ -187,7 +187,7 @@ def test_kafka_end_to_end_fixtures_to_metrics_then_harvest_and_gate(
     # that asked the same two questions; with `expected` filled in, the offline gate accepts them.
     candidates = tmp_path / "candidates.jsonl"
     harvest = run_module(
-        "processor.harvest",
+        "processor.offline.harvest",
         "--bootstrap-servers",
         kafka_bootstrap,
         "--topic",

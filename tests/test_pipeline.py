@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -18,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from processor._proto import eval_result_pb2
 from processor.config import parse
 from processor.demo.replay import load_flavour, trace_ids, with_fresh_ids
+from processor.model import EvalCase, Score
 from processor.pipeline import build, supervise
 from tests.conftest import FIXTURES
 from tests.processes import http_get, run_processor, wait_for
@@ -58,6 +60,43 @@ def test_a_dead_part_thread_fails_liveness_first_and_the_supervisor_exits_1() ->
         assert time.monotonic() - started < 5
     finally:
         pipeline.stop()
+
+
+def test_parts_start_back_to_front_and_every_one_is_shut_down_in_flow_order() -> None:
+    config = parse(
+        {
+            "receiver": {"grpc": {"endpoint": "127.0.0.1:0"}, "http": {"endpoint": "127.0.0.1:0"}},
+            "metrics": {"endpoint": "127.0.0.1:0"},
+            "worker": {"stamp_endpoint": "127.0.0.1:1", "poll_timeout_s": 0.1},
+        }
+    )
+    pipeline = build(config)
+    names = [name for name, _ in pipeline.parts]
+    assert names == [
+        "metrics",
+        "flow-summary",
+        "memory-queue",
+        "score-stamper",
+        "worker",
+        "receiver",
+        "receiver-http",
+    ]
+    stopped: list[str] = []
+    for name, part in pipeline.parts:
+        real = part.shutdown
+
+        def shutdown(name: str = name, real: Callable[[], None] = real) -> None:
+            stopped.append(name)
+            real()
+
+        part.shutdown = shutdown  # type: ignore[method-assign]
+    pipeline.start()
+    pipeline.stop()
+    assert stopped == names[::-1]
+    assert pipeline.worker is not None and pipeline.worker.stamper is not None
+    with pytest.raises(ValueError, match="closed"):  # the score-event channel is closed
+        pipeline.worker.stamper.export([(EvalCase(input="q", output="a"), Score.skipped("s", "r"))])
+    assert not pipeline.worker.consumer.ready()  # the in-process queue is closed
 
 
 def send_until_refused(endpoint: str, accepted: list[bytes], stop: threading.Event) -> None:

@@ -188,7 +188,7 @@ def test_pii_never_leaves_unredacted(
 
     candidates = tmp_path / "candidates.jsonl"
     harvested = run_module(
-        "processor.harvest",
+        "processor.offline.harvest",
         "--bootstrap-servers",
         kafka_bootstrap,
         "--topic",

@@ -141,7 +141,7 @@ def _guard_text(alerts: AlertsConfig) -> str:
 def _drift_alerts(scorer: str, slice_label: str, n: _Names, alerts: AlertsConfig) -> list[dict[str, Any]]:
     who = f"{{{{ $labels.service }}}} {slice_label}={{{{ $labels.{slice_label} }}}}"
     labels = {"severity": "page", "scorer": scorer, "slice": slice_label}
-    harvest = "Pull the low-scoring cases (python -m processor.harvest) into the golden set."
+    harvest = "Pull the low-scoring cases (python -m processor.offline.harvest) into the golden set."
     rules: list[dict[str, Any]] = []
     if alerts.drift in ("relative", "both"):
         rules.append(

@@ -16,7 +16,7 @@
 4. Picture: each locale's hourly mean of the scorer that paged, the bug's start and the page marked
    (matplotlib: `pip install 'evalstream[demo]'`).
 5. Golden set: the alerting slice's day-8 results (the results topic, as a JSONL export) go through
-   `python -m processor.harvest`; a person would write `expected` into each candidate, the demo writes
+   `python -m processor.offline.harvest`; a person would write `expected` into each candidate, the demo writes
    the current figure. Then `python -m processor.offline --target` gates the app as deployed on day 8
    (`bugged_app`: red, exit 1) and the fixed app (`fixed_app`: green, exit 0).
 
@@ -375,10 +375,10 @@ def harvest_and_gate(
                 f.write(json.dumps(message, ensure_ascii=False) + "\n")
     candidates = out / "candidates.jsonl"
     harvest_args = ["--results", str(results), "--scorer", scorer, "--below", f"{scorer_threshold:g}"]
-    print(f"$ python -m processor.harvest {' '.join(harvest_args)} -o {candidates}")
+    print(f"$ python -m processor.offline.harvest {' '.join(harvest_args)} -o {candidates}")
     with contextlib.redirect_stderr(io.StringIO()) as summary:
         code = harvest_main([*harvest_args, "-o", str(candidates)])
-    print("  " + summary.getvalue().strip().removeprefix("python -m processor.harvest: "))
+    print("  " + summary.getvalue().strip().removeprefix("python -m processor.offline.harvest: "))
     if code != 0:
         raise RuntimeError(f"harvest exited {code}")
     golden = out / "golden.jsonl"

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as LogRecordProto
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
@@ -23,6 +25,36 @@ _MAX_DEPTH = 32  # nesting guard for AnyValue trees
 
 #: The longest string value read from a span or log record (`worker.max_attribute_chars`).
 MAX_VALUE_CHARS = 1_048_576
+
+#: The two export requests, which share one shape: request > resource > scope > items.
+Request = TypeVar("Request", ExportTraceServiceRequest, ExportLogsServiceRequest)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where an export request keeps its items: `request.<resources>[i].<scopes>[j].<items>`."""
+
+    resources: str
+    scopes: str
+    items: str
+    noun: str  # what an item is called in messages
+
+
+LAYOUT: dict[type[ExportTraceServiceRequest] | type[ExportLogsServiceRequest], Layout] = {
+    ExportTraceServiceRequest: Layout("resource_spans", "scope_spans", "spans", "spans"),
+    ExportLogsServiceRequest: Layout("resource_logs", "scope_logs", "log_records", "log records"),
+}
+
+
+def count_items(request: ExportTraceServiceRequest | ExportLogsServiceRequest) -> int:
+    """The spans, or log records, of an export request."""
+    layout = LAYOUT[type(request)]
+    return sum(
+        len(getattr(scope, layout.items))
+        for resource in getattr(request, layout.resources)
+        for scope in getattr(resource, layout.scopes)
+    )
+
 
 
 @dataclass(slots=True)

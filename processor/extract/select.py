@@ -12,17 +12,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import attrgetter
+from typing import Any, Generic
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs, ScopeLogs
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from processor.extract.classify import SpanRole, inspect_attributes
 from processor.extract.config import SlicesConfig
 from processor.extract.genai import is_content_event
-from processor.extract.otlp import SPAN_ID_LEN, TRACE_ID_LEN, log_event_name, valid_span_id, valid_trace_id
-from processor.sampler.trace_id import TraceIdSampler, priority_of_any_value
+from processor.extract.otlp import (
+    LAYOUT,
+    SPAN_ID_LEN,
+    TRACE_ID_LEN,
+    Request,
+    log_event_name,
+    valid_span_id,
+    valid_trace_id,
+)
+from processor.sampler import Sampler
 
 
 @dataclass
@@ -56,26 +65,18 @@ class LogSelection:
     rejected_reason: str = ""
 
 
-def _priority(span: Span, attribute: str) -> bool | None:
-    for kv in span.attributes:
-        if kv.key == attribute:
-            return priority_of_any_value(kv.value)
-    return None
-
-
 def select_traces(
-    request: ExportTraceServiceRequest, sampler: TraceIdSampler, slices: SlicesConfig
+    request: ExportTraceServiceRequest, sampler: Sampler, slices: SlicesConfig
 ) -> TraceSelection:
     """Keep, per sampled trace, its LLM, retrieval and label-carrying spans.
 
-    A `sampling.priority` span attribute (the sampler's `priority_attribute`) overrides the hash as
-    in the Collector: > 0 keeps the span's trace, 0 drops that span. Checking it means one scan of
-    the keys of every span; an empty `priority_attribute` turns the override and the scan off
-    (the receiver passes `sampler.for_request(body)`, which is such a sampler when the request's
-    bytes do not contain the attribute's key).
+    The sampler decides which spans are kept (`processor.sampler.Sampler`: the hash per trace id,
+    and a span's own override). Asking for overrides means one scan of the keys of every span; a
+    sampler whose `overrides` is false is asked per trace id only (the receiver passes
+    `sampler.for_request(body)`, which is such a sampler when the request's bytes cannot carry one).
     """
     result = TraceSelection()
-    if sampler.priority_attribute:
+    if sampler.overrides:
         candidates = _candidates_with_priority(request, sampler, result)
     else:
         candidates = _candidates(request, sampler, result)
@@ -96,7 +97,7 @@ Candidate = tuple[int, int, Span]  # (resource index, scope index, span) of a sp
 
 
 def _candidates(
-    request: ExportTraceServiceRequest, sampler: TraceIdSampler, result: TraceSelection
+    request: ExportTraceServiceRequest, sampler: Sampler, result: TraceSelection
 ) -> list[Candidate]:
     """The spans of kept traces, in request order, without looking at any attribute.
 
@@ -144,10 +145,10 @@ def _candidates(
 
 
 def _candidates_with_priority(
-    request: ExportTraceServiceRequest, sampler: TraceIdSampler, result: TraceSelection
+    request: ExportTraceServiceRequest, sampler: Sampler, result: TraceSelection
 ) -> list[Candidate]:
-    """`_candidates` when spans may carry the priority attribute: every span's keys are scanned."""
-    priority_key = sampler.priority_attribute
+    """`_candidates` when spans may carry an override: the sampler reads every span's keys."""
+    override = sampler.override
     decisions: dict[bytes, bool] = {}
     spans_seen: list[Candidate] = []
     for rs_index, resource_spans in enumerate(request.resource_spans):
@@ -160,10 +161,10 @@ def _candidates_with_priority(
                     continue
                 if trace_id not in decisions:
                     decisions[trace_id] = sampler.keep(trace_id)
-                priority = _priority(span, priority_key)
-                if priority is False:
+                verdict = override(span)
+                if verdict is False:
                     continue  # the Collector drops exactly this span
-                if priority:
+                if verdict:
                     decisions[trace_id] = True
                 spans_seen.append((rs_index, ss_index, span))
     _count_traces(decisions, result)
@@ -183,35 +184,51 @@ def _group_kept(
     result: TraceSelection,
 ) -> None:
     """Of the kept traces' spans, the LLM, retrieval and label ones, one request per trace id."""
-    scopes: dict[tuple[bytes, int, int], ScopeSpans] = {}
-    resources: dict[tuple[bytes, int], ResourceSpans] = {}
+    per_trace = _PerTrace(request)
     for rs_index, ss_index, span in candidates:
-        trace_id = span.trace_id
         role, labelled = inspect_attributes(span.attributes, label_keys)
         if role is SpanRole.LLM:
             result.llm_calls_found += 1
         elif role is SpanRole.OTHER and not labelled:
             continue
-        scope = scopes.get((trace_id, rs_index, ss_index))
-        if scope is None:
-            resource = resources.get((trace_id, rs_index))
-            if resource is None:
-                out = result.traces.get(trace_id)
-                if out is None:
-                    out = result.traces[trace_id] = ExportTraceServiceRequest()
-                source = request.resource_spans[rs_index]
-                resource = out.resource_spans.add(schema_url=source.schema_url)
-                resource.resource.CopyFrom(source.resource)
-                resources[(trace_id, rs_index)] = resource
-            source_scope = request.resource_spans[rs_index].scope_spans[ss_index]
-            scope = resource.scope_spans.add(schema_url=source_scope.schema_url)
-            scope.scope.CopyFrom(source_scope.scope)
-            scopes[(trace_id, rs_index, ss_index)] = scope
-        scope.spans.append(span)
+        per_trace.add(span.trace_id, rs_index, ss_index, span)
         result.spans_kept += 1
+    result.traces = per_trace.requests
 
 
-def select_logs(request: ExportLogsServiceRequest, sampler: TraceIdSampler) -> LogSelection:
+class _PerTrace(Generic[Request]):
+    """The kept items of one export request regrouped into one request per trace id, each item under
+    a copy of its resource and scope (schema URLs too); traces and logs alike (`otlp.LAYOUT`)."""
+
+    def __init__(self, source: Request) -> None:
+        self.requests: dict[bytes, Request] = {}
+        self._source: Request = source
+        self._layout = LAYOUT[type(source)]
+        # resource and scope messages of the output, reached by field name (LAYOUT): untyped
+        self._resources: dict[tuple[bytes, int], Any] = {}
+        self._scopes: dict[tuple[bytes, int, int], Any] = {}
+
+    def add(self, trace_id: bytes, resource_index: int, scope_index: int, item: Span | LogRecord) -> None:
+        layout = self._layout
+        scope = self._scopes.get((trace_id, resource_index, scope_index))
+        if scope is None:
+            source_resource = getattr(self._source, layout.resources)[resource_index]
+            resource = self._resources.get((trace_id, resource_index))
+            if resource is None:
+                out = self.requests.get(trace_id)
+                if out is None:
+                    out = self.requests[trace_id] = type(self._source)()
+                resource = getattr(out, layout.resources).add(schema_url=source_resource.schema_url)
+                resource.resource.CopyFrom(source_resource.resource)
+                self._resources[(trace_id, resource_index)] = resource
+            source_scope = getattr(source_resource, layout.scopes)[scope_index]
+            scope = getattr(resource, layout.scopes).add(schema_url=source_scope.schema_url)
+            scope.scope.CopyFrom(source_scope.scope)
+            self._scopes[(trace_id, resource_index, scope_index)] = scope
+        getattr(scope, layout.items).append(item)
+
+
+def select_logs(request: ExportLogsServiceRequest, sampler: Sampler) -> LogSelection:
     """Keep GenAI events (`gen_ai.*` event name) of sampled traces, with valid trace and span ids.
 
     Records without a trace id are ordinary logs: not ours, not rejected. Records whose ids have the
@@ -219,8 +236,7 @@ def select_logs(request: ExportLogsServiceRequest, sampler: TraceIdSampler) -> L
     """
     result = LogSelection()
     decisions: dict[bytes, bool] = {}
-    scopes: dict[tuple[bytes, int, int], ScopeLogs] = {}
-    resources: dict[tuple[bytes, int], ResourceLogs] = {}
+    per_trace = _PerTrace(request)
     for rl_index, resource_logs in enumerate(request.resource_logs):
         for sl_index, scope_logs in enumerate(resource_logs.scope_logs):
             for record in scope_logs.log_records:
@@ -236,21 +252,9 @@ def select_logs(request: ExportLogsServiceRequest, sampler: TraceIdSampler) -> L
                     keep = decisions[trace_id] = sampler.keep(trace_id)
                 if not keep or not is_content_event(log_event_name(record)):
                     continue
-                scope = scopes.get((trace_id, rl_index, sl_index))
-                if scope is None:
-                    resource = resources.get((trace_id, rl_index))
-                    if resource is None:
-                        out = result.logs.get(trace_id)
-                        if out is None:
-                            out = result.logs[trace_id] = ExportLogsServiceRequest()
-                        resource = out.resource_logs.add(schema_url=resource_logs.schema_url)
-                        resource.resource.CopyFrom(resource_logs.resource)
-                        resources[(trace_id, rl_index)] = resource
-                    scope = resource.scope_logs.add(schema_url=scope_logs.schema_url)
-                    scope.scope.CopyFrom(scope_logs.scope)
-                    scopes[(trace_id, rl_index, sl_index)] = scope
-                scope.log_records.append(record)
+                per_trace.add(trace_id, rl_index, sl_index, record)
                 result.records_kept += 1
+    result.logs = per_trace.requests
     if result.rejected:
         result.rejected_reason = (
             f"{result.rejected} log record(s) with a malformed trace id or span id "

@@ -25,10 +25,7 @@ class CardinalityGuard:
         max_series: int | None = None,
         on_overflow: Callable[[str], None] | None = None,
     ) -> None:
-        if max_values < 1:
-            raise ValueError(f"max_values must be at least 1, got {max_values}")
-        if max_series is not None and max_series < 1:
-            raise ValueError(f"max_series must be at least 1, got {max_series}")
+        # both budgets are at least 1: metrics.max_label_values / max_series are validated with the config
         self.max_values = max_values
         self.max_series = max_series
         self._seen: dict[str, set[str]] = {}

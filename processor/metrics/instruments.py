@@ -1,7 +1,8 @@
 """Every metric evalstream exports: name, help, labels, buckets, declared against an injected registry.
 
 Scores are `<prefix>_<scorer>` histograms (default prefix `app_eval`) with the slice labels; everything
-about evalstream itself is `evalstream_<part>_<what>_<unit>`.
+about evalstream itself is `evalstream_<part>_<what>[_<unit>]`, assembled by `Instruments` alone
+(a counter's `_total` is the one prometheus_client appends).
 """
 
 from __future__ import annotations
@@ -20,6 +21,61 @@ from processor.sanitize import label_value
 SCORE_BUCKETS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 _INVALID_METRIC_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+
+
+NAMESPACE = "evalstream"
+
+
+class Instruments:
+    """Declares one part's metrics as `evalstream_<part>_<name>[_<unit>]` in `registry`.
+
+    Names are given without `_total`: prometheus_client appends it to every counter it exposes.
+    """
+
+    def __init__(self, registry: CollectorRegistry, part: str) -> None:
+        self._registry = registry
+        self._part = part
+
+    def counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
+        return Counter(
+            name, documentation, labels, namespace=NAMESPACE, subsystem=self._part, registry=self._registry
+        )
+
+    def gauge(self, name: str, documentation: str, labels: Sequence[str] = (), *, unit: str = "") -> Gauge:
+        return Gauge(
+            name,
+            documentation,
+            labels,
+            namespace=NAMESPACE,
+            subsystem=self._part,
+            unit=unit,
+            registry=self._registry,
+        )
+
+    def histogram(
+        self,
+        name: str,
+        documentation: str,
+        labels: Sequence[str] = (),
+        *,
+        unit: str = "",
+        buckets: Sequence[float],
+    ) -> Histogram:
+        return Histogram(
+            name,
+            documentation,
+            labels,
+            namespace=NAMESPACE,
+            subsystem=self._part,
+            unit=unit,
+            buckets=buckets,
+            registry=self._registry,
+        )
+
+
+def counter_sample(part: str, name: str) -> str:
+    """The exposed sample name of counter `name` of `part`, as `registry.get_sample_value` wants it."""
+    return f"{NAMESPACE}_{part}_{name}_total"
 
 
 def score_metric_name(prefix: str, scorer: str) -> str:
@@ -46,94 +102,72 @@ class WorkerMetrics:
         self.max_label_length = max_label_length
         self._histograms: dict[str, Histogram] = {}
         self._lock = threading.Lock()
-        self.label_overflow = Counter(
-            "evalstream_metrics_label_overflow_total",
+        worker = Instruments(registry, "worker")
+        self.label_overflow = Instruments(registry, "metrics").counter(
+            "label_overflow",
             "Slice label values replaced by __other__ because the label hit its value budget "
             "(label=__series__: the label combination hit metrics.max_series).",
             ["label"],
-            registry=registry,
         )
         self.guard = CardinalityGuard(
             max_label_values,
             max_series=max_series,
             on_overflow=lambda label: self.label_overflow.labels(label).inc(),
         )
-        self.cases = Counter(
-            "evalstream_worker_cases_total",
-            "LLM calls assembled from the stream and handed to the scorers.",
-            registry=registry,
-        )
-        self.scored = Counter(
-            "evalstream_worker_scored_cases_total", "Cases scored, per scorer.", ["scorer"], registry=registry
-        )
-        self.skipped = Counter(
-            "evalstream_worker_skipped_cases_total",
+        self.cases = worker.counter("cases", "LLM calls assembled from the stream and handed to the scorers.")
+        self.scored = worker.counter("scored_cases", "Cases scored, per scorer.", ["scorer"])
+        self.skipped = worker.counter(
+            "skipped_cases",
             "Cases a scorer skipped on purpose (no_content, no_context, budget...), per scorer and reason.",
             ["scorer", "reason"],
-            registry=registry,
         )
-        self.errors = Counter(
-            "evalstream_worker_scorer_errors_total",
+        self.errors = worker.counter(
+            "scorer_errors",
             "Scorer failures (judge timeout, bad response...): not low scores. Per scorer and reason.",
             ["scorer", "reason"],
-            registry=registry,
         )
-        self.score_duration = Histogram(
-            "evalstream_worker_score_duration_seconds",
+        self.score_duration = worker.histogram(
+            "score_duration",
             "Time one scorer took on one case.",
             ["scorer"],
             buckets=(0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30),
-            registry=registry,
+            unit="seconds",
         )
-        self.dead_letters = Counter(
-            "evalstream_worker_dead_letter_records_total",
+        self.dead_letters = worker.counter(
+            "dead_letter_records",
             "Records that could not be decoded or processed and went to the dead-letter topic, per reason.",
             ["reason"],
-            registry=registry,
         )
-        self.poison_traces = Counter(
-            "evalstream_worker_poison_traces_total",
+        self.poison_traces = worker.counter(
+            "poison_traces",
             "Traces that made a step raise (reason = the step: extract_failed, score_failed, result_failed, "
             "labels_failed...): dead-lettered, committed past, the loop went on.",
             ["reason"],
-            registry=registry,
         )
-        self.values_cut = Counter(
-            "evalstream_worker_values_cut_total",
+        self.values_cut = worker.counter(
+            "values_cut",
             "Span or log attribute strings longer than worker.max_attribute_chars, cut there (a cut JSON "
             "content attribute yields no content: its case is skipped no_content).",
-            registry=registry,
         )
-        self.late_records = Counter(
-            "evalstream_worker_late_records_total",
+        self.late_records = worker.counter(
+            "late_records",
             "Records that arrived after their trace was already scored (outside the assembly window).",
-            registry=registry,
         )
-        self.lag = Gauge(
-            "evalstream_worker_consumer_lag_records",
+        self.lag = worker.gauge(
+            "consumer_lag",
             "Records not yet consumed, per topic and partition.",
             ["topic", "partition"],
-            registry=registry,
+            unit="records",
         )
-        self.assigned_partitions = Gauge(
-            "evalstream_worker_assigned_partitions",
-            "Topic partitions this consumer-group member currently owns.",
-            registry=registry,
+        self.assigned_partitions = worker.gauge(
+            "assigned_partitions", "Topic partitions this consumer-group member currently owns."
         )
-        self.judge_tokens = Counter(
-            "evalstream_judge_tokens_total",
-            "Tokens the LLM judge spent (prompt + completion).",
-            registry=registry,
+        self.judge_tokens = Instruments(registry, "judge").counter(
+            "tokens", "Tokens the LLM judge spent (prompt + completion)."
         )
-        self.results_published = Counter(
-            "evalstream_worker_published_results_total",
-            "Scores produced to the results topic.",
-            registry=registry,
-        )
-        self.stamp_errors = Counter(
-            "evalstream_worker_stamp_errors_total",
-            "Batches of gen_ai.evaluation.result events the OTLP endpoint did not accept.",
-            registry=registry,
+        self.results_published = worker.counter("published_results", "Scores produced to the results topic.")
+        self.stamp_errors = worker.counter(
+            "stamp_errors", "Batches of gen_ai.evaluation.result events the OTLP endpoint did not accept."
         )
 
     def prepare(self, scorers: Sequence[str]) -> None:
@@ -206,86 +240,58 @@ REQUEST_DURATION_BUCKETS = (
 
 class ReceiverMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.received_spans = Counter(
-            "evalstream_receiver_received_spans",
-            "Spans in decoded export requests, before sampling.",
-            registry=registry,
+        receiver, sampler = Instruments(registry, "receiver"), Instruments(registry, "sampler")
+        self.received_spans = receiver.counter(
+            "received_spans", "Spans in decoded export requests, before sampling."
         )
-        self.received_traces = Counter(
-            "evalstream_receiver_received_traces",
+        self.received_traces = receiver.counter(
+            "received_traces",
             "Trace ids in decoded export requests, before sampling (counted once per request).",
-            registry=registry,
         )
-        self.received_log_records = Counter(
-            "evalstream_receiver_received_log_records",
-            "Log records in decoded export requests, before sampling.",
-            registry=registry,
+        self.received_log_records = receiver.counter(
+            "received_log_records", "Log records in decoded export requests, before sampling."
         )
-        self.accepted_spans = Counter(
-            "evalstream_receiver_accepted_spans",
-            "Spans accepted: sampled out or durably handed to the transport.",
-            registry=registry,
+        self.accepted_spans = receiver.counter(
+            "accepted_spans", "Spans accepted: sampled out or durably handed to the transport."
         )
-        self.refused_spans = Counter(
-            "evalstream_receiver_refused_spans",
+        self.refused_spans = receiver.counter(
+            "refused_spans",
             "Spans refused, per reason (invalid, too_large, full, unavailable, shutting_down).",
             ["reason"],
-            registry=registry,
         )
-        self.failed_spans = Counter(
-            "evalstream_receiver_failed_spans",
-            "Spans lost to an internal error of the receiver (a bug: INTERNAL).",
-            registry=registry,
+        self.failed_spans = receiver.counter(
+            "failed_spans", "Spans lost to an internal error of the receiver (a bug: INTERNAL)."
         )
-        self.accepted_log_records = Counter(
-            "evalstream_receiver_accepted_log_records",
-            "Log records accepted: sampled out or durably handed to the transport.",
-            registry=registry,
+        self.accepted_log_records = receiver.counter(
+            "accepted_log_records", "Log records accepted: sampled out or durably handed to the transport."
         )
-        self.refused_log_records = Counter(
-            "evalstream_receiver_refused_log_records",
-            "Log records refused, per reason.",
-            ["reason"],
-            registry=registry,
+        self.refused_log_records = receiver.counter(
+            "refused_log_records", "Log records refused, per reason.", ["reason"]
         )
-        self.failed_log_records = Counter(
-            "evalstream_receiver_failed_log_records",
-            "Log records lost to an internal error of the receiver.",
-            registry=registry,
+        self.failed_log_records = receiver.counter(
+            "failed_log_records", "Log records lost to an internal error of the receiver."
         )
-        self.llm_calls = Counter(
-            "evalstream_receiver_llm_calls",
-            "LLM calls found in the spans of sampled traces.",
-            registry=registry,
+        self.llm_calls = receiver.counter("llm_calls", "LLM calls found in the spans of sampled traces.")
+        self.kept_traces = sampler.counter(
+            "kept_traces", "Trace ids the sampler kept (counted once per request)."
         )
-        self.kept_traces = Counter(
-            "evalstream_sampler_kept_traces",
-            "Trace ids the sampler kept (counted once per request).",
-            registry=registry,
-        )
-        self.kept_spans = Counter(
-            "evalstream_sampler_kept_spans",
-            "Spans of sampled-in traces handed to the transport.",
-            registry=registry,
-        )
-        self.refused_requests = Counter(
-            "evalstream_receiver_refused_requests",
+        self.kept_spans = sampler.counter("kept_spans", "Spans of sampled-in traces handed to the transport.")
+        self.refused_requests = receiver.counter(
+            "refused_requests",
             "Requests refused by bearer-token auth (UNAUTHENTICATED / 401), per reason (missing, invalid).",
             ["reason"],
-            registry=registry,
         )
-        self.requests = Counter(
-            "evalstream_receiver_requests",
+        self.requests = receiver.counter(
+            "requests",
             "Export requests answered (gRPC and OTLP/HTTP), per signal and gRPC status code.",
             ["signal", "code"],
-            registry=registry,
         )
-        self.request_duration = Histogram(
-            "evalstream_receiver_request_duration_seconds",
+        self.request_duration = receiver.histogram(
+            "request_duration",
             "Time from request received to reply, including the wait for Kafka's ack.",
             ["signal"],
             buckets=REQUEST_DURATION_BUCKETS,
-            registry=registry,
+            unit="seconds",
         )
         for reason in REFUSAL_REASONS:
             self.refused_spans.labels(reason)
@@ -303,17 +309,23 @@ class TransportMetrics:
     """evalstream_transport_* self-metrics, against the injected registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.sent_records = Counter(
-            "evalstream_transport_sent_records",
-            "Records acknowledged by Kafka (acks=all), per topic.",
-            ["topic"],
-            registry=registry,
+        transport = Instruments(registry, "transport")
+        self.sent_records = transport.counter(
+            "sent_records", "Records acknowledged by Kafka (acks=all), per topic.", ["topic"]
         )
-        self.send_errors = Counter(
-            "evalstream_transport_send_errors",
+        self.send_errors = transport.counter(
+            "send_errors",
             "send() calls that failed, per reason (unavailable, timeout, too_large, full, shutting_down).",
             ["reason"],
-            registry=registry,
         )
         for reason in SEND_ERROR_REASONS:
             self.send_errors.labels(reason)
+
+
+class OfflineMetrics:
+    """The offline runner's gauges (`--prom`: a node_exporter textfile), in a registry of their own."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        offline = Instruments(registry, "offline")
+        self.pass_ratio = offline.gauge("pass_ratio", "Offline golden-set pass rate (passed / scored)")
+        self.cases = offline.gauge("cases", "Golden cases by status", ["status"])

@@ -13,14 +13,16 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
+from processor.metrics.instruments import counter_sample
+
 log = logging.getLogger("evalstream")
 
 #: (what, counter sample name) in flow order; a part that does not run in this role has no sample.
 FLOW: tuple[tuple[str, str], ...] = (
-    ("received", "evalstream_receiver_received_traces_total"),
-    ("sampled", "evalstream_sampler_kept_traces_total"),
-    ("llm_calls", "evalstream_receiver_llm_calls_total"),
-    ("scored", "evalstream_worker_cases_total"),
+    ("received", counter_sample("receiver", "received_traces")),
+    ("sampled", counter_sample("sampler", "kept_traces")),
+    ("llm_calls", counter_sample("receiver", "llm_calls")),
+    ("scored", counter_sample("worker", "cases")),
 )
 
 
@@ -99,7 +101,7 @@ class FlowSummary:
             self._thread = threading.Thread(target=self._run, name="flow-summary", daemon=True)
             self._thread.start()
 
-    def shutdown(self, timeout_s: float) -> None:
+    def shutdown(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)

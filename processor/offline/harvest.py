@@ -47,7 +47,7 @@ from processor.redact import KINDS, Redactor, parse_kinds
 from processor.transport.config import KafkaConfig
 from processor.transport.topic_reader import TopicNotFound, read_topic
 
-PROG = "python -m processor.harvest"
+PROG = "python -m processor.offline.harvest"
 
 EPILOG = """\
 input (exactly one):
@@ -434,3 +434,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

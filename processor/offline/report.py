@@ -19,7 +19,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from prometheus_client import CollectorRegistry, write_to_textfile
+
 from processor.files import write_atomic
+from processor.metrics.instruments import OfflineMetrics
 from processor.model import Outcome
 from processor.offline.runner import CaseResult, ScoreResult, Summary, Tally
 from processor.sanitize import valid_text
@@ -248,20 +251,15 @@ def write_junit(path: str, results: Sequence[CaseResult]) -> None:
 
 def write_prom(path: str, summary: Summary) -> None:
     """A node_exporter textfile: the pass ratio and case counts, from a registry of its own."""
-    from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
-
     registry = CollectorRegistry()
-    ratio = Gauge(
-        "evalstream_offline_pass_ratio", "Offline golden-set pass rate (passed / scored)", registry=registry
-    )
-    cases = Gauge("evalstream_offline_cases", "Golden cases by status", ["status"], registry=registry)
+    metrics = OfflineMetrics(registry)
     overall = summary.overall
-    ratio.set(overall.pass_rate if overall.pass_rate is not None else float("nan"))
+    metrics.pass_ratio.set(overall.pass_rate if overall.pass_rate is not None else float("nan"))
     for status, count in (
         ("passed", overall.passed),
         ("failed", overall.failed),
         ("error", overall.errors),
         ("skipped", overall.skipped),
     ):
-        cases.labels(status).set(count)
+        metrics.cases.labels(status).set(count)
     write_to_textfile(path, registry)

@@ -22,18 +22,12 @@ from typing import Any
 
 import grpc
 
-from processor.receiver.config import AuthConfig
+from processor.receiver.config import AuthConfig, read_tokens_file
 
 log = logging.getLogger(__name__)
 
 #: Health checks stay open: Kubernetes' gRPC probe cannot send a token.
 UNAUTHENTICATED_METHODS = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"})
-
-
-def read_tokens_file(name: str) -> list[str]:
-    """The non-empty, stripped lines of the file (raises OSError when it cannot be read)."""
-    with open(name, encoding="utf-8") as file:
-        return [line.strip() for line in file if line.strip()]
 
 
 class TokenAuth:

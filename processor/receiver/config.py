@@ -53,6 +53,13 @@ class HttpConfig:
         return problems
 
 
+def read_tokens_file(name: str) -> list[str]:
+    """The non-empty, stripped lines of the file (raises OSError when it cannot be read):
+    how validation checks `tokens_file` and how the receiver re-reads it when it changes."""
+    with open(name, encoding="utf-8") as file:
+        return [line.strip() for line in file if line.strip()]
+
+
 @dataclass(frozen=True)
 class AuthConfig:
     """Bearer tokens as the Collector's bearertokenauth extension checks them; no tokens = no auth."""
@@ -74,8 +81,6 @@ class AuthConfig:
             if not token.strip():  # never echo a token, not even a bad one
                 problems.append(f"{path}.tokens[{i}]: empty token")
         if self.tokens_file:
-            from processor.receiver.auth import read_tokens_file
-
             try:
                 if not read_tokens_file(self.tokens_file):
                     problems.append(f"{path}.tokens_file: {self.tokens_file!r} holds no token")

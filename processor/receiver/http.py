@@ -48,7 +48,7 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from processor.endpoint import split_host_port
+from processor.endpoint import join_host_port, parse_host_port
 from processor.errors import InvalidRequest, TooLarge
 from processor.receiver import status
 from processor.receiver.config import HttpConfig
@@ -276,19 +276,15 @@ class HttpReceiver:
 
     @property
     def endpoint(self) -> str:
-        host = self.config.endpoint.rpartition(":")[0]
-        return f"{host}:{self._port if self._port is not None else self.config.endpoint.rpartition(':')[2]}"
+        host, port = parse_host_port(self.config.endpoint)
+        return join_host_port(host, self._port if self._port is not None else port)
 
     def start(self) -> None:
         """Bind and serve. Raises OSError when the endpoint cannot be bound."""
         with self._lock:
             if self._server is not None:
                 return
-            problems: list[str] = []
-            parsed = split_host_port(self.config.endpoint, "receiver.http.endpoint", problems)
-            if parsed is None:
-                raise OSError(problems[0])
-            host, port = parsed
+            host, port = parse_host_port(self.config.endpoint)  # validated with the config
             if port == 0 and self._port is not None:
                 port = self._port
             server = wsgi.Server(

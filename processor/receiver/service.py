@@ -13,10 +13,11 @@ import bisect
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent import futures
+from dataclasses import dataclass
 from itertools import accumulate
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -33,17 +34,19 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from prometheus_client import CollectorRegistry, Counter
 
 from processor import extract
-from processor.endpoint import split_host_port
+from processor.endpoint import join_host_port, parse_host_port
 from processor.errors import EvalstreamError, InvalidRequest, TooLarge, TransportFull
 from processor.extract.config import SlicesConfig
+from processor.extract.otlp import LAYOUT, Request, count_items
 from processor.metrics.instruments import ReceiverMetrics
 from processor.receiver import status
 from processor.receiver.auth import GrpcAuthInterceptor, TokenAuth
 from processor.receiver.config import ReceiverConfig
 from processor.receiver.limits import check_entries
 from processor.redact import Redactor, redact_logs, redact_traces
+from processor.sampler import Sampler
 from processor.tls import read_pem
-from processor.transport import Producer, Record, codec
+from processor.transport import Producer, Record, Signal, codec
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +54,36 @@ TRACE_SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].fu
 LOGS_SERVICE = logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_name
 
 
-class Sampler(Protocol):
-    def keep(self, trace_id: bytes) -> bool: ...
-
-    def for_request(self, raw: bytes) -> Sampler: ...
-
-    def describe(self) -> str: ...
+SelectTraces = Callable[[ExportTraceServiceRequest, Sampler, SlicesConfig], Any]
+SelectLogs = Callable[[ExportLogsServiceRequest, Sampler], Any]
 
 
-SelectTraces = Callable[[ExportTraceServiceRequest, Any, SlicesConfig], Any]
-SelectLogs = Callable[[ExportLogsServiceRequest, Any], Any]
+@dataclass(frozen=True)
+class _ItemCounters:
+    """One signal's item counters: spans, or log records."""
+
+    received: Counter
+    accepted: Counter
+    refused: Counter
+    failed: Counter
 
 
-def _count_spans(request: ExportTraceServiceRequest) -> int:
-    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+@dataclass(frozen=True)
+class _Decoded(Generic[Request]):
+    """An export request as decoded: `received` items, of which `too_deep` could not be (`reason`)."""
+
+    request: Request
+    signal: Signal
+    received: int
+    too_deep: int
+    reason: str
 
 
-def _count_log_records(request: ExportLogsServiceRequest) -> int:
-    return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+class _Selection(Protocol):
+    """What both selections report about the items they rejected."""
+
+    rejected: int
+    rejected_reason: str
 
 
 def _security(tls: Any) -> str:
@@ -80,7 +95,7 @@ class Receiver:
 
     Args:
         config: the `receiver` section.
-        sampler: decides per trace id (`keep(trace_id) -> bool`, `describe()`).
+        sampler: the keep/drop decision (`processor.sampler.Sampler`), asked by the selection.
         slices: which attributes give slice labels (passed to the extractor).
         producer: where records go; the receiver neither starts nor stops it.
         registry: where the self-metrics are registered.
@@ -110,7 +125,18 @@ class Receiver:
         self._producer = producer
         self._select_traces: SelectTraces = select_traces or extract.select_traces
         self._select_logs: SelectLogs = select_logs or extract.select_logs
-        self._metrics = ReceiverMetrics(registry)
+        self._metrics = metrics = ReceiverMetrics(registry)
+        self._items = {
+            Signal.TRACES: _ItemCounters(
+                metrics.received_spans, metrics.accepted_spans, metrics.refused_spans, metrics.failed_spans
+            ),
+            Signal.LOGS: _ItemCounters(
+                metrics.received_log_records,
+                metrics.accepted_log_records,
+                metrics.refused_log_records,
+                metrics.failed_log_records,
+            ),
+        }
         self._health_interval_s = health_interval_s
         self._inflight = threading.BoundedSemaphore(config.grpc.max_concurrent_requests)
         self._lock = threading.Lock()
@@ -134,10 +160,8 @@ class Receiver:
 
     @property
     def endpoint(self) -> str:
-        host = self.config.grpc.endpoint.rpartition(":")[0]
-        return (
-            f"{host}:{self._port if self._port is not None else self.config.grpc.endpoint.rpartition(':')[2]}"
-        )
+        host, port = parse_host_port(self.config.grpc.endpoint)
+        return join_host_port(host, self._port if self._port is not None else port)
 
     # lifecycle
     def start(self) -> None:
@@ -145,11 +169,7 @@ class Receiver:
         with self._lock:
             if self._server is not None:
                 return
-            problems: list[str] = []
-            parsed = split_host_port(self.config.grpc.endpoint, "receiver.grpc.endpoint", problems)
-            if parsed is None:
-                raise OSError(problems[0])
-            host, port = parsed
+            host, port = parse_host_port(self.config.grpc.endpoint)  # validated with the config
             if port == 0 and self._port is not None:
                 port = self._port  # a restart keeps the port it was given the first time
             max_bytes = self.config.grpc.max_recv_msg_size_mib * 1024 * 1024
@@ -169,7 +189,7 @@ class Receiver:
             server.add_generic_rpc_handlers(self._handlers())
             self._health = health.HealthServicer()
             health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            address = join_host_port(host, port)
             tls = self.config.grpc.tls
             try:
                 if tls.enabled:
@@ -194,7 +214,6 @@ class Receiver:
                 target=self._follow_health, name="otlp-health", daemon=True
             )
             self._health_thread.start()
-        describe = getattr(self._sampler, "describe", None)
         log.info(
             "receiver: OTLP gRPC (traces, logs) on %s:%d (%s%s); max request %d MiB; sampler %s",
             host,
@@ -202,7 +221,7 @@ class Receiver:
             _security(self.config.grpc.tls),
             ", bearer tokens" if self.auth is not None else "",
             self.config.grpc.max_recv_msg_size_mib,
-            describe() if describe else self._sampler,
+            self._sampler.describe(),
         )
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
@@ -324,94 +343,85 @@ class Receiver:
 
     def _count_failed(self, signal: str, body: bytes) -> None:
         try:
-            if signal == "traces":
-                self._metrics.failed_spans.inc(_count_spans(codec.decode_traces(body)))
-            else:
-                self._metrics.failed_log_records.inc(_count_log_records(codec.decode_logs(body)))
+            items = count_items(codec.decode(body, codec.REQUEST_TYPE[Signal(signal)]))
+            self._items[Signal(signal)].failed.inc(items)
         except Exception:  # counting must not fail the reply
             pass
 
-    # the work, without gRPC (unit tests call these directly)
+    # the work, without gRPC (unit tests call these directly): decode and select per signal, then
+    # one engine (`_forward`) redacts, encodes, sends, counts and says what was rejected
     def export_traces(self, body: bytes) -> ExportTraceServiceResponse:
         """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
-        check_entries(body, self.config.max_entries_per_request, "spans")
-        request, too_deep, deep_reason = codec.decode_salvaging(body, ExportTraceServiceRequest)
-        received = _count_spans(request) + too_deep
-        self._metrics.received_spans.inc(received)
+        decoded = self._decode(body, ExportTraceServiceRequest)
         sampler = self._sampler.for_request(body)  # drops the priority scan when no span can need it
-        selection = self._select_traces(request, sampler, self._slices)
-        if self._redactor is not None:
-            for kept in selection.traces.values():
-                redact_traces(kept, self._redactor)
-        rejected = int(selection.rejected) + too_deep
-        reasons = [r for r in (deep_reason, selection.rejected_reason if selection.rejected else "") if r]
-        if received and rejected >= received:
-            self._metrics.refused_spans.labels("invalid").inc(received)
-            raise InvalidRequest(f"every span was rejected: {'; '.join(reasons)}")
-        # encode_* keep the mapping's order: one record per trace, beside its item count
-        encoded = list(
-            zip(
-                codec.encode_traces(selection.traces),
-                map(_count_spans, selection.traces.values()),
-                strict=True,
-            )
-        )
-        records, too_large, large_reasons = self._within_record_limit(
-            encoded, "spans", self._metrics.refused_spans
-        )
-        rejected += too_large
-        reasons += large_reasons
-        kept = sum(count for _, count in encoded) - too_large
-        self._send_counting_refusals(records, self._metrics.refused_spans, received - rejected)
-        self._metrics.accepted_spans.inc(received - rejected)
+        selection = self._select_traces(decoded.request, sampler, self._slices)
+        kept, rejected, message = self._forward(decoded, selection.traces, selection, redact_traces)
         self._metrics.kept_spans.inc(kept)
         self._metrics.received_traces.inc(selection.traces_received)
         self._metrics.kept_traces.inc(selection.traces_sampled)
         self._metrics.llm_calls.inc(int(selection.llm_calls_found))
-        if selection.rejected or too_deep:
-            self._metrics.refused_spans.labels("invalid").inc(int(selection.rejected) + too_deep)
         response = ExportTraceServiceResponse()
         if rejected:
             response.partial_success.rejected_spans = rejected
-            response.partial_success.error_message = "; ".join(reasons)
+            response.partial_success.error_message = message
         return response
 
     def export_logs(self, body: bytes) -> ExportLogsServiceResponse:
         """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
-        check_entries(body, self.config.max_entries_per_request, "log records")
-        request, too_deep, deep_reason = codec.decode_salvaging(body, ExportLogsServiceRequest)
-        received = _count_log_records(request) + too_deep
-        self._metrics.received_log_records.inc(received)
-        selection = self._select_logs(request, self._sampler)
-        if self._redactor is not None:
-            for kept in selection.logs.values():
-                redact_logs(kept, self._redactor)
-        rejected = int(selection.rejected) + too_deep
-        reasons = [r for r in (deep_reason, selection.rejected_reason if selection.rejected else "") if r]
-        if received and rejected >= received:
-            self._metrics.refused_log_records.labels("invalid").inc(received)
-            raise InvalidRequest(f"every log record was rejected: {'; '.join(reasons)}")
-        encoded = list(
-            zip(
-                codec.encode_logs(selection.logs),
-                map(_count_log_records, selection.logs.values()),
-                strict=True,
-            )
-        )
-        records, too_large, large_reasons = self._within_record_limit(
-            encoded, "log records", self._metrics.refused_log_records
-        )
-        rejected += too_large
-        reasons += large_reasons
-        self._send_counting_refusals(records, self._metrics.refused_log_records, received - rejected)
-        self._metrics.accepted_log_records.inc(received - rejected)
-        if selection.rejected or too_deep:
-            self._metrics.refused_log_records.labels("invalid").inc(int(selection.rejected) + too_deep)
+        decoded = self._decode(body, ExportLogsServiceRequest)
+        selection = self._select_logs(decoded.request, self._sampler)
+        _, rejected, message = self._forward(decoded, selection.logs, selection, redact_logs)
         response = ExportLogsServiceResponse()
         if rejected:
             response.partial_success.rejected_log_records = rejected
-            response.partial_success.error_message = "; ".join(reasons)
+            response.partial_success.error_message = message
         return response
+
+    def _decode(self, body: bytes, kind: type[Request]) -> _Decoded[Request]:
+        """Decode an export request, keeping what protobuf's depth limit allows; count what came.
+
+        The items are counted on the wire first: decoding costs ~170 bytes per item however small it
+        is, so a request over `max_entries_per_request` is refused before it is materialised.
+        """
+        check_entries(body, self.config.max_entries_per_request, LAYOUT[kind].noun)
+        request, too_deep, reason = codec.decode_salvaging(body, kind)
+        decoded = _Decoded(request, codec.SIGNAL_OF[kind], count_items(request) + too_deep, too_deep, reason)
+        self._items[decoded.signal].received.inc(decoded.received)
+        return decoded
+
+    def _forward(
+        self,
+        decoded: _Decoded[Request],
+        selected: Mapping[bytes, Request],
+        selection: _Selection,
+        redact: Callable[[Request, Redactor], None],
+    ) -> tuple[int, int, str]:
+        """Forward the selection of one request, one record per trace: (items kept, items rejected, why).
+
+        Items with bad ids (the selection's) or nested too deep (the decoder's) are rejected, and so
+        are records over the transport's limits. Raises InvalidRequest when every item was rejected,
+        and the transport's refusal when the send fails.
+        """
+        counters = self._items[decoded.signal]
+        noun = LAYOUT[type(decoded.request)].noun
+        received, invalid = decoded.received, int(selection.rejected) + decoded.too_deep
+        reasons = [r for r in (decoded.reason, selection.rejected_reason if selection.rejected else "") if r]
+        if received and invalid >= received:
+            counters.refused.labels("invalid").inc(received)
+            raise InvalidRequest(f"every {noun.removesuffix('s')} was rejected: {'; '.join(reasons)}")
+        if self._redactor is not None:
+            for kept_request in selected.values():
+                redact(kept_request, self._redactor)
+        # encode keeps the mapping's order: one record per trace, beside its item count
+        encoded = list(zip(codec.encode(selected), map(count_items, selected.values()), strict=True))
+        records, too_large, large_reasons = self._within_record_limit(encoded, noun, counters.refused)
+        rejected = invalid + too_large
+        reasons += large_reasons
+        self._send_counting_refusals(records, counters.refused, received - rejected)
+        counters.accepted.inc(received - rejected)
+        if invalid:
+            counters.refused.labels("invalid").inc(invalid)
+        return sum(count for _, count in encoded) - too_large, rejected, "; ".join(reasons)
 
     def _within_record_limit(
         self, encoded: list[tuple[Record, int]], items: str, refused: Counter

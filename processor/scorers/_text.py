@@ -22,7 +22,9 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from processor.decode import out_of_range
 
 #: Characters of each text (question, answer, all context documents together) a heuristic scorer reads.
 DEFAULT_MAX_TEXT_CHARS = 20_000
@@ -289,3 +291,15 @@ def ngram_containment(needles: Iterable[str], haystack: Iterable[str], n: int = 
         return 0.0
     b = char_ngrams(haystack, n)
     return len(a & b) / len(a)
+
+
+@dataclass(frozen=True)
+class TextParams:
+    """The `params` of the word-overlap scorers (relevance, context_relevance, groundedness)."""
+
+    stopwords: bool = True  # false turns the built-in stopword lists off
+    extra_stopwords: list[str] = field(default_factory=list)  # words of your own to ignore
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS  # how much of each text is read (bounds the cost)
+
+    def validate(self, path: str) -> list[str]:
+        return out_of_range(f"{path}.max_text_chars", self.max_text_chars, low=100)

@@ -22,6 +22,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
@@ -29,6 +30,7 @@ import jsonschema.exceptions
 import jsonschema.protocols
 import regex
 
+from processor.decode import out_of_range, required
 from processor.model import EvalCase, Score
 
 DEFAULT_THRESHOLD = 1.0
@@ -187,3 +189,50 @@ class JsonSchemaScorer:
         if error is None:
             return _verdict(self.name, True, self.threshold)
         return _verdict(self.name, False, self.threshold, f"{_json_path(error)}: fails '{error.validator}'")
+
+
+# --- each scorer's `params`, decoded by processor.decode (registry.py builds the scorers from them) ---
+
+
+@dataclass(frozen=True)
+class ContainsParams:
+    case_sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class ExactParams:
+    strip: bool = True
+    casefold: bool = False
+
+
+@dataclass(frozen=True)
+class RegexParams:
+    pattern: str = ""
+    ignore_case: bool = False
+    fullmatch: bool = False
+    timeout_s: float = DEFAULT_REGEX_TIMEOUT_S  # a pathological pattern errs `timeout` instead of hanging
+
+    def validate(self, path: str) -> list[str]:
+        return [
+            *required(f"{path}.pattern", self.pattern),
+            *out_of_range(f"{path}.timeout_s", self.timeout_s, low=0.0, low_open=True),
+        ]
+
+
+@dataclass(frozen=True)
+class JsonValidParams:
+    strip_code_fence: bool = False
+
+
+@dataclass(frozen=True)
+class JsonSchemaParams:
+    schema: dict[str, Any] | None = None  # a JSON Schema object inline, or
+    schema_file: str = ""  # a path to one
+    strip_code_fence: bool = False
+    max_text_chars: int = DEFAULT_SCHEMA_MAX_TEXT_CHARS  # longer answers are skipped `too_long`
+
+    def validate(self, path: str) -> list[str]:
+        problems = out_of_range(f"{path}.max_text_chars", self.max_text_chars, low=100)
+        if (self.schema is None) == (not self.schema_file):
+            problems.append(f"{path}.schema: set exactly one of schema (a mapping) or schema_file (a path)")
+        return problems

@@ -34,8 +34,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from processor.decode import out_of_range, required
 from processor.model import EvalCase, Score
-from processor.scorers.chat import ChatClient, ChatReply, completion_content
+from processor.scorers.chat import ChatClient, ChatReply, chat_completions_url, completion_content
 from processor.scorers.contract import strip_code_fence
 
 DEFAULT_THRESHOLD = 0.7
@@ -75,11 +76,13 @@ def rubric_placeholders(rubric: str) -> set[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class JudgeSettings:
-    """Everything the judge needs besides its client: read from `params` at build time."""
+class JudgeParams:
+    """The judge's `params`, decoded by processor.decode; everything it needs besides its client."""
 
-    url: str
-    model: str
+    base_url: str = ""  # an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1
+    model: str = ""
+    api_key_env: str = ""  # the environment variable holding the API key (read at build time)
+    allow_plain_http_api_key: bool = False
     rubric: str = DEFAULT_RUBRIC
     scale: float = 10.0
     timeout_s: float = 30.0
@@ -91,6 +94,27 @@ class JudgeSettings:
     max_tokens: int = 200  # 0: leave the reply length to the endpoint
     temperature: float = 0.0
     max_field_chars: int = 8000
+
+    def validate(self, path: str) -> list[str]:
+        problems = [*required(f"{path}.base_url", self.base_url), *required(f"{path}.model", self.model)]
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            problems.append(f"{path}.base_url: must start with http:// or https://, got {self.base_url!r}")
+        problems += [f"{path}.rubric: {problem}" for problem in check_rubric(self.rubric)]
+        for name, low, high, low_open in (
+            ("scale", 0.0, None, True),
+            ("timeout_s", 0.0, None, True),
+            ("max_retries", 0, 10, False),
+            ("backoff_initial_s", 0.0, None, False),
+            ("backoff_max_s", 0.0, None, False),
+            ("max_concurrency", 1, None, False),
+            ("budget_tokens_per_hour", 0, None, False),
+            ("max_tokens", 0, None, False),
+            ("temperature", 0.0, 2.0, False),
+            ("max_field_chars", 100, None, False),
+        ):
+            value = getattr(self, name)
+            problems += out_of_range(f"{path}.{name}", value, low=low, high=high, low_open=low_open)
+        return problems
 
 
 class TokenWindow:
@@ -151,7 +175,7 @@ class JudgeScorer:
         name: str,
         *,
         threshold: float | None,
-        settings: JudgeSettings,
+        settings: JudgeParams,
         client: ChatClient,
         api_key: str = "",
         clock: Callable[[], float] = time.monotonic,
@@ -161,6 +185,7 @@ class JudgeScorer:
         self.name = name
         self.threshold = threshold
         self.settings = settings
+        self._url = chat_completions_url(settings.base_url)
         self._client = client
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._needs = rubric_placeholders(settings.rubric)
@@ -219,7 +244,9 @@ class JudgeScorer:
             retry_after: float | None = None
             with self._slots:
                 try:
-                    reply = self._client.post(s.url, payload, headers=self._headers, timeout_s=s.timeout_s)
+                    reply = self._client.post(
+                        self._url, payload, headers=self._headers, timeout_s=s.timeout_s
+                    )
                 except TimeoutError:
                     raise _Failure("timeout", f"no reply within {s.timeout_s:g}s") from None
                 except OSError as exc:  # ConnectionError and friends
@@ -294,7 +321,6 @@ def parse_verdict(content: str, *, scale: float) -> tuple[float, str]:
     if not 0.0 <= number <= scale:
         raise _Failure("bad_response", f"score {number:g} outside 0-{scale:g}")
     return number / scale, explanation
-
 
 
 def check_rubric(rubric: str) -> Sequence[str]:

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from processor.decode import out_of_range
 from processor.model import UNKNOWN, EvalCase, Score
 
 DEFAULT_THRESHOLD = 0.5
@@ -164,3 +166,30 @@ class LanguageMatchScorer:
         value = 1.0 if answer == expected else 0.0
         explanation = f"answer is {answer} ({probability:.2f}), expected {expected} from {source}"
         return Score.scored(self.name, value, threshold=self.threshold, explanation=explanation)
+
+
+@dataclass(frozen=True)
+class LanguageMatchParams:
+    """language_match's `params`, decoded by processor.decode."""
+
+    expect: str = "auto"
+    locale_label: str = "locale"
+    min_letters: int = DEFAULT_MIN_LETTERS
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    max_chars: int = DEFAULT_MAX_CHARS
+    languages: list[str] = field(default_factory=lambda: list(DEFAULT_LANGUAGES))
+
+    def validate(self, path: str) -> list[str]:
+        problems: list[str] = []
+        if self.expect not in EXPECT_CHOICES:
+            choices = ", ".join(EXPECT_CHOICES)
+            problems.append(f"{path}.expect: must be one of {choices}, got {self.expect!r}")
+        problems += out_of_range(f"{path}.min_letters", self.min_letters, low=1)
+        problems += out_of_range(f"{path}.min_confidence", self.min_confidence, low=0.0, high=1.0)
+        problems += out_of_range(f"{path}.max_chars", self.max_chars, low=1)
+        unknown = sorted(set(self.languages) - set(known_languages()))
+        if unknown:
+            problems.append(
+                f"{path}.languages: unknown language codes {', '.join(unknown)} (ISO 639-1, e.g. de, pt)"
+            )
+        return problems

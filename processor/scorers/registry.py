@@ -1,8 +1,9 @@
 """Registry name -> factory; build every configured scorer at start-up; run them on one case.
 
-Each factory reads its spec's `params` through `Params` (typed, unknown keys reported), applies
-the scorer's default threshold when the spec has none, and returns a ready `Scorer`. Anything
-wrong raises ConfigError with messages that lead with the key path, e.g.
+Each built-in decodes its spec's `params` into the params dataclass its scorer module defines
+(`processor.decode`, the config's own decoder: types, ranges, unknown keys), applies the scorer's
+default threshold when the spec has none, and returns a ready `Scorer`. Anything wrong raises
+ConfigError with messages that lead with the key path, e.g.
 
     scorers.enabled[2].params.pattern: invalid regular expression '(': missing ), unterminated subpattern
     scorers.enabled[0].name: unknown scorer 'relevence' (did you mean 'relevance'?)
@@ -18,20 +19,23 @@ import math
 import os
 import pathlib
 import urllib.parse
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 import jsonschema.exceptions
 import regex
 
+from processor.decode import decode
 from processor.errors import ConfigError
 from processor.model import EvalCase, Outcome, Score
 from processor.sanitize import valid_text
 from processor.scorers import _text, context, contract, judge, language_match, relevance, semantic_relevance
-from processor.scorers._params import Params
-from processor.scorers.chat import ChatClient, HttpxChatClient, chat_completions_url
+from processor.scorers.chat import ChatClient, HttpxChatClient
 from processor.scorers.config import ScorerSpec
 from processor.scorers.custom import build_custom
+
+P = TypeVar("P")
 
 
 class Scorer(Protocol):
@@ -43,248 +47,162 @@ class Scorer(Protocol):
     def __call__(self, case: EvalCase) -> Score: ...
 
 
-class ScorerFactory(Protocol):
-    def __call__(self, spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer: ...
+@dataclass(frozen=True)
+class Builtin(Generic[P]):
+    """A built-in scorer: its `params` class (decoded by processor.decode, the config's decoder) and
+    how to make the scorer from a spec and its decoded params. `make` raises ConfigError for what
+    only building shows (a pattern that does not compile, a schema file that cannot be read)."""
+
+    params: type[P]
+    make: Callable[[ScorerSpec, P, _Build], Scorer]
+
+    def build(self, spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
+        problems: list[str] = []
+        params = decode(self.params, spec.params, f"{path}.params", problems)
+        if problems:
+            raise ConfigError(problems)
+        return self.make(spec, params, _Build(path, judge_client))
+
+
+@dataclass(frozen=True)
+class _Build:
+    path: str  # the spec's dotted key, e.g. scorers.enabled[2]
+    judge_client: ChatClient | None
+
+    def problem(self, param: str, message: str) -> ConfigError:
+        return ConfigError([f"{self.path}.params.{param}: {message}"])
 
 
 def _threshold(spec: ScorerSpec, default: float) -> float:
     return default if spec.threshold is None else spec.threshold
 
 
-def _stopwords(params: Params) -> frozenset[str]:
-    """`stopwords: false` turns the built-in lists off; `extra_stopwords` adds words of your own."""
-    use_builtin = params.bool("stopwords", True)
-    extra = params.str_list("extra_stopwords")
-    return _text.default_stopwords(extra, builtin=use_builtin)
+class _WordOverlapScorer(Protocol):
+    def __call__(
+        self, name: str, *, threshold: float | None, stopwords: frozenset[str], max_text_chars: int
+    ) -> Scorer: ...
 
 
-def _max_text_chars(params: Params) -> int:
-    """`max_text_chars`: how much of each text a heuristic scorer reads (bounds its cost per case)."""
-    return params.int("max_text_chars", _text.DEFAULT_MAX_TEXT_CHARS, low=100)
+def _word_overlap(
+    scorer: _WordOverlapScorer, default_threshold: float
+) -> Callable[[ScorerSpec, _text.TextParams, _Build], Scorer]:
+    """The maker of a word-overlap scorer (relevance, context_relevance, groundedness)."""
+
+    def make(spec: ScorerSpec, params: _text.TextParams, build: _Build) -> Scorer:
+        return scorer(
+            spec.name,
+            threshold=_threshold(spec, default_threshold),
+            stopwords=_text.default_stopwords(params.extra_stopwords, builtin=params.stopwords),
+            max_text_chars=params.max_text_chars,
+        )
+
+    return make
 
 
-def _relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    stop = _stopwords(params)
-    max_chars = _max_text_chars(params)
-    params.done()
-    return relevance.RelevanceScorer(
-        spec.name,
-        threshold=_threshold(spec, relevance.DEFAULT_THRESHOLD),
-        stopwords=stop,
-        max_text_chars=max_chars,
-    )
-
-
-def _context_relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    stop = _stopwords(params)
-    max_chars = _max_text_chars(params)
-    params.done()
-    threshold = _threshold(spec, context.DEFAULT_CONTEXT_RELEVANCE_THRESHOLD)
-    return context.ContextRelevanceScorer(
-        spec.name, threshold=threshold, stopwords=stop, max_text_chars=max_chars
-    )
-
-
-def _groundedness(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    stop = _stopwords(params)
-    max_chars = _max_text_chars(params)
-    params.done()
-    threshold = _threshold(spec, context.DEFAULT_GROUNDEDNESS_THRESHOLD)
-    return context.GroundednessScorer(
-        spec.name, threshold=threshold, stopwords=stop, max_text_chars=max_chars
-    )
-
-
-def _semantic_relevance(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    floor = params.float("floor", semantic_relevance.DEFAULT_FLOOR, low=-1.0, high=1.0)
-    ceiling = params.float("ceiling", semantic_relevance.DEFAULT_CEILING, low=-1.0, high=1.0)
-    if ceiling <= floor:
-        params.problem("ceiling", f"must be greater than floor ({floor:g}), got {ceiling:g}")
-    max_chars = params.int("max_chars", semantic_relevance.DEFAULT_MAX_CHARS, low=1)
-    params.done()
+def _semantic_relevance(
+    spec: ScorerSpec, params: semantic_relevance.SemanticRelevanceParams, build: _Build
+) -> Scorer:
     return semantic_relevance.SemanticRelevanceScorer(
         spec.name,
         threshold=_threshold(spec, semantic_relevance.DEFAULT_THRESHOLD),
-        floor=floor,
-        ceiling=ceiling,
-        max_chars=max_chars,
+        floor=params.floor,
+        ceiling=params.ceiling,
+        max_chars=params.max_chars,
     )
 
 
-def _language_match(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    expect = params.str("expect", "auto")
-    if expect not in language_match.EXPECT_CHOICES:
-        params.problem("expect", f"must be one of {', '.join(language_match.EXPECT_CHOICES)}, got {expect!r}")
-    locale_label = params.str("locale_label", "locale")
-    min_letters = params.int("min_letters", language_match.DEFAULT_MIN_LETTERS, low=1)
-    min_confidence = params.float("min_confidence", language_match.DEFAULT_MIN_CONFIDENCE, low=0.0, high=1.0)
-    max_chars = params.int("max_chars", language_match.DEFAULT_MAX_CHARS, low=1)
-    languages = list(language_match.DEFAULT_LANGUAGES)
-    if params.has("languages"):
-        languages = params.str_list("languages")
-    unknown = sorted(set(languages) - set(language_match.known_languages()))
-    if unknown:
-        params.problem("languages", f"unknown language codes {', '.join(unknown)} (ISO 639-1, e.g. de, pt)")
-    params.done()
+def _language_match(spec: ScorerSpec, params: language_match.LanguageMatchParams, build: _Build) -> Scorer:
     return language_match.LanguageMatchScorer(
         spec.name,
         threshold=_threshold(spec, language_match.DEFAULT_THRESHOLD),
-        expect=expect,
-        locale_label=locale_label,
-        min_letters=min_letters,
-        min_confidence=min_confidence,
-        max_chars=max_chars,
-        languages=languages,
+        expect=params.expect,
+        locale_label=params.locale_label,
+        min_letters=params.min_letters,
+        min_confidence=params.min_confidence,
+        max_chars=params.max_chars,
+        languages=params.languages,
     )
 
 
-def _contains(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    case_sensitive = params.bool("case_sensitive", False)
-    params.done()
-    return contract.ContainsScorer(
-        spec.name, threshold=_threshold(spec, contract.DEFAULT_THRESHOLD), case_sensitive=case_sensitive
-    )
+def _contains(spec: ScorerSpec, params: contract.ContainsParams, build: _Build) -> Scorer:
+    threshold = _threshold(spec, contract.DEFAULT_THRESHOLD)
+    return contract.ContainsScorer(spec.name, threshold=threshold, case_sensitive=params.case_sensitive)
 
 
-def _exact(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    strip = params.bool("strip", True)
-    casefold = params.bool("casefold", False)
-    params.done()
-    return contract.ExactScorer(
-        spec.name, threshold=_threshold(spec, contract.DEFAULT_THRESHOLD), strip=strip, casefold=casefold
-    )
+def _exact(spec: ScorerSpec, params: contract.ExactParams, build: _Build) -> Scorer:
+    threshold = _threshold(spec, contract.DEFAULT_THRESHOLD)
+    return contract.ExactScorer(spec.name, threshold=threshold, strip=params.strip, casefold=params.casefold)
 
 
-def _regex(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    pattern_text = params.str("pattern", required=True)
-    ignore_case = params.bool("ignore_case", False)
-    fullmatch = params.bool("fullmatch", False)
-    timeout_s = params.float("timeout_s", contract.DEFAULT_REGEX_TIMEOUT_S, low=0.0, low_open=True)
-    compiled: regex.Pattern[str] | None = None
-    if pattern_text:
-        try:
-            compiled = regex.compile(pattern_text, regex.IGNORECASE if ignore_case else 0)
-        except regex.error as exc:
-            params.problem("pattern", f"invalid regular expression {pattern_text!r}: {exc}")
-    params.done()
-    assert compiled is not None
+def _regex(spec: ScorerSpec, params: contract.RegexParams, build: _Build) -> Scorer:
+    try:
+        compiled = regex.compile(params.pattern, regex.IGNORECASE if params.ignore_case else 0)
+    except regex.error as exc:
+        raise build.problem("pattern", f"invalid regular expression {params.pattern!r}: {exc}") from None
     return contract.RegexScorer(
         spec.name,
         threshold=_threshold(spec, contract.DEFAULT_THRESHOLD),
         pattern=compiled,
-        fullmatch=fullmatch,
-        timeout_s=timeout_s,
+        fullmatch=params.fullmatch,
+        timeout_s=params.timeout_s,
     )
 
 
-def _json_valid(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    strip_fence = params.bool("strip_code_fence", False)
-    params.done()
-    return contract.JsonValidScorer(
-        spec.name, threshold=_threshold(spec, contract.DEFAULT_THRESHOLD), strip_fence=strip_fence
-    )
+def _json_valid(spec: ScorerSpec, params: contract.JsonValidParams, build: _Build) -> Scorer:
+    threshold = _threshold(spec, contract.DEFAULT_THRESHOLD)
+    return contract.JsonValidScorer(spec.name, threshold=threshold, strip_fence=params.strip_code_fence)
 
 
-def _load_schema(params: Params) -> dict[str, Any] | None:
-    inline = params.raw("schema")
-    file = params.str("schema_file")
-    if (inline is None) == (not file):
-        params.problem("schema", "set exactly one of schema (a mapping) or schema_file (a path)")
-        return None
-    if inline is not None:
-        if not isinstance(inline, dict):
-            params.problem("schema", f"expected a mapping (a JSON Schema object), got {inline!r}")
-            return None
-        return inline
+def _load_schema(params: contract.JsonSchemaParams, build: _Build) -> dict[str, Any]:
+    """The inline schema, or the one `schema_file` holds."""
+    if params.schema is not None:
+        return params.schema
+    file = params.schema_file
     try:
         loaded = json.loads(pathlib.Path(file).read_text(encoding="utf-8"))
     except OSError as exc:
-        params.problem("schema_file", f"cannot read {file!r}: {exc.strerror or exc}")
-        return None
+        raise build.problem("schema_file", f"cannot read {file!r}: {exc.strerror or exc}") from None
     except ValueError as exc:
-        params.problem("schema_file", f"{file!r} is not valid JSON: {exc}")
-        return None
+        raise build.problem("schema_file", f"{file!r} is not valid JSON: {exc}") from None
     if not isinstance(loaded, dict):
-        params.problem("schema_file", f"{file!r} must hold a JSON object, got {type(loaded).__name__}")
-        return None
+        raise build.problem("schema_file", f"{file!r} must hold a JSON object, got {type(loaded).__name__}")
     return loaded
 
 
-def _json_schema(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    schema = _load_schema(params)
-    strip_fence = params.bool("strip_code_fence", False)
-    max_chars = params.int("max_text_chars", contract.DEFAULT_SCHEMA_MAX_TEXT_CHARS, low=100)
-    validator = None
-    if schema is not None:
-        try:
-            validator = contract.check_schema(schema)
-        except jsonschema.exceptions.SchemaError as exc:
-            where = "schema_file" if params.has("schema_file") else "schema"
-            params.problem(where, f"not a valid JSON Schema: {exc.message}")
-    params.done()
-    assert validator is not None
+def _json_schema(spec: ScorerSpec, params: contract.JsonSchemaParams, build: _Build) -> Scorer:
+    try:
+        validator = contract.check_schema(_load_schema(params, build))
+    except jsonschema.exceptions.SchemaError as exc:
+        where = "schema_file" if params.schema_file else "schema"
+        raise build.problem(where, f"not a valid JSON Schema: {exc.message}") from None
     return contract.JsonSchemaScorer(
         spec.name,
         threshold=_threshold(spec, contract.DEFAULT_THRESHOLD),
         validator=validator,
-        strip_fence=strip_fence,
-        max_text_chars=max_chars,
+        strip_fence=params.strip_code_fence,
+        max_text_chars=params.max_text_chars,
     )
 
 
-def _judge(spec: ScorerSpec, path: str, judge_client: ChatClient | None) -> Scorer:
-    params = Params(spec.params, path)
-    base_url = params.str("base_url", required=True)
-    if base_url and not base_url.startswith(("http://", "https://")):
-        params.problem("base_url", f"must start with http:// or https://, got {base_url!r}")
-    model = params.str("model", required=True)
-    key_env = params.str("api_key_env")
+def _judge(spec: ScorerSpec, params: judge.JudgeParams, build: _Build) -> Scorer:
     api_key = ""
-    if key_env:
-        api_key = os.environ.get(key_env, "")
+    if params.api_key_env:
+        api_key = os.environ.get(params.api_key_env, "")
         if not api_key:
-            params.problem("api_key_env", f"environment variable {key_env} is not set")
-    allow_plain_http = params.bool("allow_plain_http_api_key", False)
-    if api_key and base_url.startswith("http://") and not allow_plain_http and not _loopback_url(base_url):
-        params.problem(
+            raise build.problem("api_key_env", f"environment variable {params.api_key_env} is not set")
+    base_url = params.base_url
+    in_clear = base_url.startswith("http://") and not _loopback_url(base_url)
+    if api_key and in_clear and not params.allow_plain_http_api_key:
+        raise build.problem(
             "base_url",
-            f"{base_url!r} is plain http:// to a non-loopback host: the API key would travel in clear; "
-            "use https://, or set allow_plain_http_api_key: true if the network is trusted",
+            f"{base_url!r} is plain http:// to a non-loopback host: the API key would travel in "
+            "clear; use https://, or set allow_plain_http_api_key: true if the network is trusted",
         )
-    rubric = params.str("rubric", judge.DEFAULT_RUBRIC)
-    for problem in judge.check_rubric(rubric):
-        params.problem("rubric", problem)
-    settings = judge.JudgeSettings(
-        url=chat_completions_url(base_url),
-        model=model,
-        rubric=rubric,
-        scale=params.float("scale", 10.0, low=0.0, low_open=True),
-        timeout_s=params.float("timeout_s", 30.0, low=0.0, low_open=True),
-        max_retries=params.int("max_retries", 3, low=0, high=10),
-        backoff_initial_s=params.float("backoff_initial_s", 0.5, low=0.0),
-        backoff_max_s=params.float("backoff_max_s", 30.0, low=0.0),
-        max_concurrency=params.int("max_concurrency", 4, low=1),
-        budget_tokens_per_hour=params.int("budget_tokens_per_hour", 0, low=0),
-        max_tokens=params.int("max_tokens", 200, low=0),
-        temperature=params.float("temperature", 0.0, low=0.0, high=2.0),
-        max_field_chars=params.int("max_field_chars", 8000, low=100),
-    )
-    params.done()
     return judge.JudgeScorer(
         spec.name,
         threshold=_threshold(spec, judge.DEFAULT_THRESHOLD),
-        settings=settings,
-        client=judge_client if judge_client is not None else HttpxChatClient(),
+        settings=params,
+        client=build.judge_client if build.judge_client is not None else HttpxChatClient(),
         api_key=api_key,
     )
 
@@ -299,19 +217,26 @@ def _loopback_url(url: str) -> bool:
         return False
 
 
-#: Registry name -> factory. Custom scorers are not listed: a spec with `function` builds one.
-BUILTIN: dict[str, ScorerFactory] = {
-    "relevance": _relevance,
-    "context_relevance": _context_relevance,
-    "groundedness": _groundedness,
-    "semantic_relevance": _semantic_relevance,
-    "language_match": _language_match,
-    "judge": _judge,
-    "contains": _contains,
-    "exact": _exact,
-    "regex": _regex,
-    "json_valid": _json_valid,
-    "json_schema": _json_schema,
+#: Registry name -> built-in. Custom scorers are not listed: a spec with `function` builds one.
+BUILTIN: dict[str, Builtin[Any]] = {
+    "relevance": Builtin(
+        _text.TextParams, _word_overlap(relevance.RelevanceScorer, relevance.DEFAULT_THRESHOLD)
+    ),
+    "context_relevance": Builtin(
+        _text.TextParams,
+        _word_overlap(context.ContextRelevanceScorer, context.DEFAULT_CONTEXT_RELEVANCE_THRESHOLD),
+    ),
+    "groundedness": Builtin(
+        _text.TextParams, _word_overlap(context.GroundednessScorer, context.DEFAULT_GROUNDEDNESS_THRESHOLD)
+    ),
+    "semantic_relevance": Builtin(semantic_relevance.SemanticRelevanceParams, _semantic_relevance),
+    "language_match": Builtin(language_match.LanguageMatchParams, _language_match),
+    "judge": Builtin(judge.JudgeParams, _judge),
+    "contains": Builtin(contract.ContainsParams, _contains),
+    "exact": Builtin(contract.ExactParams, _exact),
+    "regex": Builtin(contract.RegexParams, _regex),
+    "json_valid": Builtin(contract.JsonValidParams, _json_valid),
+    "json_schema": Builtin(contract.JsonSchemaParams, _json_schema),
 }
 
 
@@ -327,33 +252,29 @@ def build_scorer(
         ConfigError: unknown name, bad params, or a custom function that cannot be imported / called;
             every message leads with the key path under `path`.
     """
-    problems = spec.validate(path)
-    if problems:
-        raise ConfigError(problems)
     if spec.function:
         return build_custom(
             spec.name, spec.function, threshold=spec.threshold, params=dict(spec.params), path=path
         )
     kind, key = (spec.builtin, "builtin") if spec.builtin else (spec.name, "name")
-    factory = BUILTIN.get(kind)
-    if factory is None:
+    builtin = BUILTIN.get(kind)
+    if builtin is None:
         suggestion = difflib.get_close_matches(kind, BUILTIN, n=1)
         hint = f" (did you mean '{suggestion[0]}'?)" if suggestion else f"; built-ins: {', '.join(BUILTIN)}"
         custom = "" if spec.builtin else "; a custom scorer needs function: module:function"
         raise ConfigError([f"{path}.{key}: unknown scorer {kind!r}{hint}{custom}"])
-    return factory(spec, path, judge_client)
+    return builtin.build(spec, path, judge_client)
 
 
 def build_scorers(
     specs: Sequence[ScorerSpec], *, path: str = "scorers.enabled", judge_client: ChatClient | None = None
 ) -> list[Scorer]:
-    """Build every scorer; all problems across all specs are raised together as one ConfigError."""
+    """Build every scorer; all problems across all specs are raised together as one ConfigError.
+
+    The specs are trusted as decoded (`ScorerSpec.validate`, unique names: `ScorersConfig.validate`).
+    """
     problems: list[str] = []
     scorers: list[Scorer] = []
-    names = [s.name for s in specs]
-    repeated = sorted({n for n in names if n and names.count(n) > 1})
-    if repeated:
-        problems.append(f"{path}: scorer names must be unique, repeated: {', '.join(repeated)}")
     for i, spec in enumerate(specs):
         try:
             scorers.append(build_scorer(spec, path=f"{path}[{i}]", judge_client=judge_client))

@@ -21,11 +21,13 @@ from __future__ import annotations
 import pathlib
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from processor.decode import out_of_range
 from processor.model import EvalCase, Score
 from processor.scorers import _text
 
@@ -126,3 +128,23 @@ class SemanticRelevanceScorer:
                 self.name, value, threshold=self.threshold, explanation=f"cosine {cosine:.3f}"
             )
         return [s for s in scores if s is not None]
+
+
+@dataclass(frozen=True)
+class SemanticRelevanceParams:
+    """semantic_relevance's `params`, decoded by processor.decode."""
+
+    floor: float = DEFAULT_FLOOR
+    ceiling: float = DEFAULT_CEILING
+    max_chars: int = DEFAULT_MAX_CHARS
+
+    def validate(self, path: str) -> list[str]:
+        problems = [
+            *out_of_range(f"{path}.floor", self.floor, low=-1.0, high=1.0),
+            *out_of_range(f"{path}.ceiling", self.ceiling, low=-1.0, high=1.0),
+        ]
+        if not problems and self.ceiling <= self.floor:
+            problems.append(
+                f"{path}.ceiling: must be greater than floor ({self.floor:g}), got {self.ceiling:g}"
+            )
+        return problems + out_of_range(f"{path}.max_chars", self.max_chars, low=1)

@@ -10,13 +10,13 @@ A Collector kafka receiver can read our topics, and we can read a Collector's.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from processor.errors import InvalidRequest
+from processor.extract.otlp import LAYOUT, Request
 from processor.transport import Consumed, Record, Signal, trace_key
 
 DEAD_LETTER_REASON = "evalstream.dlq.reason"
@@ -24,39 +24,32 @@ DEAD_LETTER_SOURCE = "evalstream.dlq.source"  # "<topic>/<partition>/<offset>" o
 DEAD_LETTER_VALUE_DROPPED = "evalstream.dlq.value_dropped"  # set when the value did not fit the DLQ record
 
 
-def encode_traces(traces: Mapping[bytes, ExportTraceServiceRequest]) -> list[Record]:
-    """One TRACES record per trace: key = trace id hex, value = that trace's spans as OTLP."""
+#: The OTLP message each signal's records carry (RESULTS and DEAD_LETTER carry others).
+REQUEST_TYPE: dict[Signal, type[ExportTraceServiceRequest] | type[ExportLogsServiceRequest]] = {
+    Signal.TRACES: ExportTraceServiceRequest,
+    Signal.LOGS: ExportLogsServiceRequest,
+}
+SIGNAL_OF = {kind: signal for signal, kind in REQUEST_TYPE.items()}
+
+
+def encode(requests: Mapping[bytes, Request]) -> list[Record]:
+    """One record per trace, in the mapping's order: key = trace id hex, value = that trace's spans
+    (a TRACES record) or log records (a LOGS record) as OTLP."""
     return [
-        Record(Signal.TRACES, trace_key(tid), request.SerializeToString()) for tid, request in traces.items()
+        Record(SIGNAL_OF[type(request)], trace_key(tid), request.SerializeToString())
+        for tid, request in requests.items()
     ]
 
 
-def encode_logs(logs: Mapping[bytes, ExportLogsServiceRequest]) -> list[Record]:
-    """One LOGS record per trace: key = trace id hex, value = that trace's log records as OTLP."""
-    return [Record(Signal.LOGS, trace_key(tid), request.SerializeToString()) for tid, request in logs.items()]
-
-
-def decode_traces(value: bytes) -> ExportTraceServiceRequest:
-    """Parse a TRACES record value; raise InvalidRequest naming the problem."""
-    request = ExportTraceServiceRequest()
+def decode(value: bytes, kind: type[Request]) -> Request:
+    """Parse a record value holding a `kind` request; raise InvalidRequest naming the problem."""
+    request = kind()
     try:
         request.ParseFromString(value)
     except (DecodeError, ValueError) as exc:
-        raise InvalidRequest(f"not a valid ExportTraceServiceRequest ({len(value)} bytes): {exc}") from None
+        raise InvalidRequest(f"not a valid {kind.__name__} ({len(value)} bytes): {exc}") from None
     return request
 
-
-def decode_logs(value: bytes) -> ExportLogsServiceRequest:
-    """Parse a LOGS record value; raise InvalidRequest naming the problem."""
-    request = ExportLogsServiceRequest()
-    try:
-        request.ParseFromString(value)
-    except (DecodeError, ValueError) as exc:
-        raise InvalidRequest(f"not a valid ExportLogsServiceRequest ({len(value)} bytes): {exc}") from None
-    return request
-
-
-Request = TypeVar("Request", ExportTraceServiceRequest, ExportLogsServiceRequest)
 
 # protobuf (upb) refuses a message nested deeper than 100 levels, whatever the caller asks for.
 _TOO_DEEP = "MaxDepth"
@@ -68,33 +61,26 @@ def decode_salvaging(value: bytes, kind: type[Request]) -> tuple[Request, int, s
 
     The Collector (Go, no depth limit) accepts such requests whole; we cannot parse them, so only the
     too-deep items are lost (reported as partial success), never the batch. Other decode errors
-    raise InvalidRequest as `decode_traces` does.
+    raise InvalidRequest as `decode` does.
     """
-    request = kind()
     try:
-        request.ParseFromString(value)
-        return request, 0, ""
-    except (DecodeError, ValueError) as exc:
+        return decode(value, kind), 0, ""
+    except InvalidRequest as exc:
         if _TOO_DEEP not in str(exc):
-            raise InvalidRequest(f"not a valid {kind.__name__} ({len(value)} bytes): {exc}") from None
+            raise
         error = exc
     try:
         salvaged, dropped = _salvage(value, kind)
     except (DecodeError, ValueError, IndexError) as exc:
-        raise InvalidRequest(f"not a valid {kind.__name__} ({len(value)} bytes): {error}; {exc}") from None
-    items = "spans" if kind is ExportTraceServiceRequest else "log records"
-    return salvaged, dropped, f"{dropped} {items} nest attributes deeper than protobuf's limit of 100 levels"
-
-
-# Traces and logs share one layout: request.1 = resource_*, resource_*.2 = scope_*, scope_*.2 = items.
-_LAYOUT: dict[type[Message], tuple[str, str, str]] = {
-    ExportTraceServiceRequest: ("resource_spans", "scope_spans", "spans"),
-    ExportLogsServiceRequest: ("resource_logs", "scope_logs", "log_records"),
-}
+        raise InvalidRequest(f"{error}; {exc}") from None
+    noun = LAYOUT[kind].noun
+    return salvaged, dropped, f"{dropped} {noun} nest attributes deeper than protobuf's limit of 100 levels"
 
 
 def _salvage(value: bytes, kind: type[Request]) -> tuple[Request, int]:
-    resources, scopes_field, items_field = _LAYOUT[kind]
+    # On the wire, request.1 = resources, resource.2 = scopes, scope.2 = items, for both kinds.
+    layout = LAYOUT[kind]
+    resources, scopes_field, items_field = layout.resources, layout.scopes, layout.items
     out, dropped = kind(), 0
     for number, _, resource_payload in _fields(value):
         if number != 1:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from processor.endpoint import split_host_port
+
 
 @dataclass(frozen=True)
 class TopicsConfig:
@@ -41,9 +43,7 @@ class KafkaConfig:
     def validate(self, path: str) -> list[str]:
         problems: list[str] = []
         for server in self.servers:
-            host, sep, port = server.rpartition(":")
-            if not sep or not host or not port.isdigit():
-                problems.append(f"{path}.bootstrap_servers: {server!r} is not host:port")
+            split_host_port(server, f"{path}.bootstrap_servers", problems)
         if self.compression not in ("none", "gzip", "snappy", "lz4", "zstd"):
             problems.append(
                 f"{path}.compression: must be one of none, gzip, snappy, lz4, zstd, got {self.compression!r}"

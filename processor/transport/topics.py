@@ -117,7 +117,7 @@ class TopicCheck:
             self._thread = threading.Thread(target=self._run, name="kafka-topic-check", daemon=True)
             self._thread.start()
 
-    def shutdown(self, timeout_s: float) -> None:
+    def shutdown(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)

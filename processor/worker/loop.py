@@ -25,6 +25,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 from processor.errors import EvalstreamError, InvalidRequest, TooLarge
 from processor.extract import TraceAssembly
 from processor.extract.config import SlicesConfig
@@ -275,9 +278,9 @@ class Worker:
         traces = logs = None
         try:
             if record.signal is Signal.TRACES:
-                traces = codec.decode_traces(record.value)
+                traces = codec.decode(record.value, ExportTraceServiceRequest)
             elif record.signal is Signal.LOGS:
-                logs = codec.decode_logs(record.value)
+                logs = codec.decode(record.value, ExportLogsServiceRequest)
             else:
                 self._dead_letter(consumed, "unexpected_topic")
                 return

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import worker_e2e
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -20,7 +21,7 @@ def test_records_are_what_the_receiver_writes() -> None:
 
     records = worker_e2e.trace_records(RequestLoad(), 0, 30)
     assert len(records) == 30 and len({k for k, _ in records}) == 30
-    request = codec.decode_traces(records[0][1])
+    request = codec.decode(records[0][1], ExportTraceServiceRequest)
     spans = [s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans]
     assert len(spans) == 2  # the labelled root and the GenAI chat span; the rest is not forwarded
     assert records[0][0] == spans[0].trace_id.hex().encode()

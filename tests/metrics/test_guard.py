@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from processor.config import parse
+from processor.errors import ConfigError
 from processor.metrics.guard import OVERFLOW, SERIES, CardinalityGuard
 
 
@@ -20,9 +22,14 @@ def test_admits_up_to_budget_per_label_then_overflows() -> None:
     assert overflowed == ["tenant", "tenant"]
 
 
-def test_rejects_empty_budget() -> None:
-    with pytest.raises(ValueError, match="max_values"):
-        CardinalityGuard(0)
+def test_empty_budgets_are_refused_by_the_config() -> None:
+    # the guard trusts its decoded config: the one check is the config's, at start-up
+    with pytest.raises(ConfigError) as err:
+        parse({"metrics": {"max_label_values": 0, "max_series": 0}})
+    assert err.value.problems == [
+        "metrics.max_label_values: must be at least 1, got 0",
+        "metrics.max_series: must be at least 1, got 0",
+    ]
 
 
 def test_admits_up_to_max_series_combinations_then_all_other() -> None:
@@ -33,5 +40,3 @@ def test_admits_up_to_max_series_combinations_then_all_other() -> None:
     assert guard.admit_series(("a", "y")) == (OVERFLOW, OVERFLOW)  # each value known, the pair is new
     assert guard.admit_series(("a", "x")) == ("a", "x")
     assert overflowed == [SERIES]
-    with pytest.raises(ValueError, match="max_series"):
-        CardinalityGuard(1, max_series=0)

@@ -1,4 +1,4 @@
-"""processor.offline.harvest and `python -m processor.harvest`: results topic -> golden candidates."""
+"""processor.offline.harvest and `python -m processor.offline.harvest`: results topic -> golden candidates."""
 
 from __future__ import annotations
 
@@ -112,15 +112,15 @@ def test_cli_from_a_results_file(tmp_path: pathlib.Path) -> None:
         [result("Card 4111 1111 1111 1111 was declined, why?", 0.2, n=1), result("fine", 0.8, n=2)],
     )
     out = tmp_path / "candidates.jsonl"
-    done = run_module("processor.harvest", "--results", str(results), "-o", str(out))
+    done = run_module("processor.offline.harvest", "--results", str(results), "-o", str(out))
     assert done.returncode == 0, done.stderr
     [line] = [json.loads(x) for x in out.read_text().splitlines()]
     assert line["input"] == "Card [CARD] was declined, why?"
     assert "2 results read" in done.stderr and "1 candidates written" in done.stderr
 
-    raw = run_module("processor.harvest", "--results", str(results), "--no-redact")
+    raw = run_module("processor.offline.harvest", "--results", str(results), "--no-redact")
     assert "4111 1111 1111 1111" in raw.stdout
-    phone_only = run_module("processor.harvest", "--results", str(results), "--redact", "phone")
+    phone_only = run_module("processor.offline.harvest", "--results", str(results), "--redact", "phone")
     assert "4111 1111 1111 1111" in phone_only.stdout
 
 
@@ -128,16 +128,18 @@ def test_cli_bad_input_exits_2(tmp_path: pathlib.Path) -> None:
     results = export(tmp_path / "results.jsonl", [result("q", 0.1)])
     with results.open("a") as f:
         f.write('{"score": "high"}\n')
-    done = run_module("processor.harvest", "--results", str(results))
+    done = run_module("processor.offline.harvest", "--results", str(results))
     assert done.returncode == 2
     assert f"{results}:2: not an EvalResult" in done.stderr
-    assert run_module("processor.harvest", "--results", str(results), "--redact", "ssn").returncode == 2
-    assert run_module("processor.harvest").returncode == 2  # no source
-    assert "exit codes" in run_module("processor.harvest", "--help").stdout
+    assert (
+        run_module("processor.offline.harvest", "--results", str(results), "--redact", "ssn").returncode == 2
+    )
+    assert run_module("processor.offline.harvest").returncode == 2  # no source
+    assert "exit codes" in run_module("processor.offline.harvest", "--help").stdout
 
 
 def test_cli_unreachable_broker_exits_3() -> None:
-    done = run_module("processor.harvest", "--bootstrap-servers", "127.0.0.1:1", "--timeout", "5")
+    done = run_module("processor.offline.harvest", "--bootstrap-servers", "127.0.0.1:1", "--timeout", "5")
     assert done.returncode == 3, done.stderr
     assert "no broker reachable at 127.0.0.1:1" in done.stderr
 
@@ -180,7 +182,7 @@ def test_harvest_from_a_real_topic_then_gate_on_it(
 
     candidates = tmp_path / "candidates.jsonl"
     done = run_module(
-        "processor.harvest", "--bootstrap-servers", kafka_bootstrap, "--topic", topic,
+        "processor.offline.harvest", "--bootstrap-servers", kafka_bootstrap, "--topic", topic,
         "--golden", str(tmp_path / "exist*.jsonl"), "-o", str(candidates), "--timeout", "60",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -20,7 +20,7 @@ from processor.receiver.config import GrpcConfig, ReceiverConfig
 from processor.receiver.service import Receiver
 from processor.sampler.config import SamplingConfig
 from processor.sampler.trace_id import TraceIdSampler
-from processor.transport import Signal, codec
+from processor.transport import codec
 from processor.transport.memory import MemoryTransport
 from tests.receiver.helpers import Stubs
 
@@ -151,10 +151,8 @@ def test_mutated_fixtures_get_only_table_statuses_and_never_crash(
             assert code in ALLOWED, f"run {run} (seed {SEED}): {code} for {body!r}"
             if run % 200 == 0:
                 for consumed in memory.poll(timeout_s=0.01, max_records=100_000):
-                    decode = (
-                        codec.decode_traces if consumed.record.signal is Signal.TRACES else codec.decode_logs
-                    )
-                    decode(consumed.record.value)  # nothing the worker cannot read was accepted
+                    kind = codec.REQUEST_TYPE[consumed.record.signal]
+                    codec.decode(consumed.record.value, kind)  # nothing the worker cannot read was accepted
     finally:
         stubs.close()
     print(f"{RUNS} mutated requests (seed {SEED}): { ({c.name: n for c, n in codes.items()}) }")

@@ -142,7 +142,7 @@ def test_json_traces_use_hex_ids_and_get_a_json_reply(server: HttpReceiver, memo
     assert json.loads(reply) == {}
     (record,) = drain(memory)
     assert record.key == tid.hex().encode()
-    forwarded = codec.decode_traces(record.value)
+    forwarded = codec.decode(record.value, ExportTraceServiceRequest)
     sent = {s.span_id for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans}
     got = {s.span_id for rs in forwarded.resource_spans for ss in rs.scope_spans for s in ss.spans}
     assert got == sent

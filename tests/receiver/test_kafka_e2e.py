@@ -19,6 +19,8 @@ from kafka.structs import TopicPartition
 from opentelemetry import trace as trace_api
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
@@ -200,14 +202,14 @@ def test_real_sdk_spans_and_event_logs_land_on_the_topics(pipeline: Pipeline) ->
     assert {c.record.key for c in logs} == keys
     for c in spans:
         assert len(c.record.key) == 32 and c.record.key == c.record.key.lower()
-        request = codec.decode_traces(c.record.value)
+        request = codec.decode(c.record.value, ExportTraceServiceRequest)
         assert {tid for tid, _ in span_ids(request)} == {codec.decode_key(c.record.key)}
         resource = {kv.key: kv.value.string_value for kv in request.resource_spans[0].resource.attributes}
         assert resource["app.tenant"] == "acme" and resource["service.name"] == "support-bot"
     by_trace: dict[bytes, set[str]] = {}
     for c in spans:
         by_trace.setdefault(c.record.key, set()).update(
-            n for _, n in span_ids(codec.decode_traces(c.record.value))
+            n for _, n in span_ids(codec.decode(c.record.value, ExportTraceServiceRequest))
         )
     assert all(names == {"handle_question", "chat gpt-4o-mini"} for names in by_trace.values())
     # the two exports of a trace (chat span, then root span) and its log record share one partition number
@@ -216,7 +218,12 @@ def test_real_sdk_spans_and_event_logs_land_on_the_topics(pipeline: Pipeline) ->
         partitions.setdefault(c.record.key, set()).add(c.partition)
     assert all(len(p) == 1 for p in partitions.values()), partitions
     for c in logs:
-        record = codec.decode_logs(c.record.value).resource_logs[0].scope_logs[0].log_records[0]
+        record = (
+            codec.decode(c.record.value, ExportLogsServiceRequest)
+            .resource_logs[0]
+            .scope_logs[0]
+            .log_records[0]
+        )
         assert record.event_name == "gen_ai.client.inference.operation.details"
         assert record.trace_id == codec.decode_key(c.record.key)
     assert pipeline.registry.get_sample_value("evalstream_receiver_llm_calls_total") == 3
@@ -233,10 +240,12 @@ def test_fixture_files_sent_as_is(pipeline: Pipeline, otlp_fixtures: pathlib.Pat
             body = path.read_bytes()
             if path.name.endswith(".traces.pb"):
                 response = stubs.raw_traces(body, timeout=30)
-                expected_traces |= {trace_key(t) for t, _ in span_ids(codec.decode_traces(body))}
+                expected_traces |= {
+                    trace_key(t) for t, _ in span_ids(codec.decode(body, ExportTraceServiceRequest))
+                }
             else:
                 response = stubs.raw_logs(body, timeout=30)
-                logs = codec.decode_logs(body)
+                logs = codec.decode(body, ExportLogsServiceRequest)
                 expected_logs |= {
                     trace_key(r.trace_id)
                     for rl in logs.resource_logs

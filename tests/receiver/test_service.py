@@ -132,7 +132,7 @@ def test_traces_become_one_record_per_trace_keyed_by_hex_trace_id(
     assert sorted(r.key for r in records) == sorted(t.hex().encode() for t in tids)
     for record in records:
         assert record.signal is Signal.TRACES
-        trace = codec.decode_traces(record.value)
+        trace = codec.decode(record.value, ExportTraceServiceRequest)
         spans = [s for rs in trace.resource_spans for ss in rs.scope_spans for s in ss.spans]
         assert {s.trace_id.hex().encode() for s in spans} == {record.key}
         assert len(spans) == 2
@@ -149,7 +149,14 @@ def test_logs_become_records_on_the_logs_signal(
     stubs.logs.Export(logs_request([tid]), timeout=10)
     (record,) = drain(memory)
     assert record.signal is Signal.LOGS and record.key == tid.hex().encode()
-    assert codec.decode_logs(record.value).resource_logs[0].scope_logs[0].log_records[0].trace_id == tid
+    assert (
+        codec.decode(record.value, ExportLogsServiceRequest)
+        .resource_logs[0]
+        .scope_logs[0]
+        .log_records[0]
+        .trace_id
+        == tid
+    )
     assert registry.get_sample_value("evalstream_receiver_accepted_log_records_total") == 1
 
 
@@ -593,7 +600,9 @@ def test_an_over_deep_attribute_costs_its_span_not_the_batch(
     response = stubs.traces.Export(request, timeout=10)
     assert response.partial_success.rejected_spans == 1
     assert "deeper than protobuf's limit" in response.partial_success.error_message
-    records = {r.key: codec.decode_traces(r.value) for r in drain(memory)}  # the worker can read them
+    records = {
+        r.key: codec.decode(r.value, ExportTraceServiceRequest) for r in drain(memory)
+    }  # the worker can read them
     assert set(records) == {shallow.hex().encode(), deep_trace.hex().encode()}
     assert (
         sum(

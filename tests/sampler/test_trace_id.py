@@ -9,8 +9,11 @@ import random
 from decimal import Decimal
 
 import pytest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from processor.config import parse
+from processor.errors import ConfigError
 from processor.sampler.config import SamplingConfig
 from processor.sampler.trace_id import (
     TraceIdSampler,
@@ -83,16 +86,18 @@ def test_bucket_is_fnv1a_over_seed_then_trace_id() -> None:
     [
         (-0.1, 0, "sampling.rate: must be between 0 and 1, got -0.1"),
         (1.5, 0, "sampling.rate: must be between 0 and 1, got 1.5"),
-        (float("nan"), 0, "sampling.rate: must be a number between 0 and 1, got nan"),
-        ("0.5", 0, "sampling.rate: must be a number between 0 and 1, got '0.5'"),
+        (float("nan"), 0, "sampling.rate: must be between 0 and 1, got nan"),
+        ("half", 0, "sampling.rate: expected a number, got 'half'"),
+        (0.5, True, "sampling.hash_seed: expected an integer, got True"),
         (0.5, -1, "sampling.hash_seed: must be an unsigned 32-bit integer, got -1"),
         (0.5, 2**32, "sampling.hash_seed: must be an unsigned 32-bit integer, got 4294967296"),
     ],
 )
-def test_bad_settings_raise(rate: object, seed: int, message: str) -> None:
-    with pytest.raises(ValueError) as err:
-        TraceIdSampler(SamplingConfig(rate=rate, hash_seed=seed))  # type: ignore[arg-type]
-    assert str(err.value) == message
+def test_bad_settings_are_refused_by_the_config(rate: object, seed: object, message: str) -> None:
+    # the sampler trusts its decoded config: the one check is the config's, at start-up
+    with pytest.raises(ConfigError) as err:
+        parse({"sampling": {"rate": rate, "hash_seed": seed}})
+    assert err.value.problems == [message]
 
 
 def test_config_validate_names_the_key() -> None:
@@ -160,14 +165,19 @@ def test_priority_from_any_value() -> None:
     assert priority_of_any_value(AnyValue()) is None
 
 
-def test_priority_overrides_the_hash() -> None:
-    never = TraceIdSampler(SamplingConfig(rate=0.0))
-    always = TraceIdSampler(SamplingConfig(rate=1.0))
-    tid = bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736")
-    assert never.decide(tid, True) is True  # like the Collector: > 0 keeps even at 0 %
-    assert always.decide(tid, False) is False
-    assert always.decide(tid, None) is True
-    assert never.decide(tid) is False
+def test_a_span_priority_is_its_override() -> None:
+    sampler = TraceIdSampler(SamplingConfig(rate=0.0))
+    assert sampler.overrides
+
+    def span(**attributes: AnyValue) -> Span:
+        return Span(attributes=[KeyValue(key=k.replace("__", "."), value=v) for k, v in attributes.items()])
+
+    assert sampler.override(span(sampling__priority=AnyValue(int_value=1))) is True  # keeps even at 0 %
+    assert sampler.override(span(sampling__priority=AnyValue(string_value="0"))) is False
+    assert sampler.override(span(sampling__priority=AnyValue(bool_value=True))) is None
+    assert sampler.override(span(other=AnyValue(int_value=1))) is None
+    off = TraceIdSampler(SamplingConfig(rate=0.0, priority_attribute=""))
+    assert not off.overrides and off.override(span(sampling__priority=AnyValue(int_value=1))) is None
 
 
 def test_describe_is_one_line() -> None:

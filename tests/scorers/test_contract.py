@@ -101,7 +101,8 @@ def test_regex(output, params, value):
             "scorers.enabled[0].params.pattern: invalid regular expression '(unclosed'",
         ),
         ({}, "scorers.enabled[0].params.pattern: is required"),
-        ({"pattern": 5}, "scorers.enabled[0].params.pattern: expected a string, got 5"),
+        # a number is read as its text, as everywhere in the config (one decoder)
+        ({"pattern": [5]}, "scorers.enabled[0].params.pattern: expected a string, got [5]"),
     ],
 )
 def test_regex_bad_pattern_is_a_config_error(params, message):

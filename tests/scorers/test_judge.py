@@ -16,12 +16,12 @@ import pytest
 from processor.errors import ConfigError
 from processor.model import EvalCase, Outcome
 from processor.scorers import ChatReply, HttpxChatClient, build_scorer
-from processor.scorers.chat import chat_completions_url, parse_retry_after
+from processor.scorers.chat import parse_retry_after
 from processor.scorers.config import ScorerSpec
 from processor.scorers.judge import (
     DEFAULT_RUBRIC,
+    JudgeParams,
     JudgeScorer,
-    JudgeSettings,
     _Failure,
     parse_verdict,
 )
@@ -139,7 +139,7 @@ def direct(
     return JudgeScorer(
         "judge",
         threshold=0.7,
-        settings=JudgeSettings(url=chat_completions_url(server.base_url), model="judge-mini", **settings),
+        settings=JudgeParams(base_url=server.base_url, model="judge-mini", **settings),
         client=HttpxChatClient(),
         clock=clock,
         sleep=recorded.append,

@@ -179,8 +179,8 @@ def test_bad_params_are_reported_with_their_key():
         params = {"floor": 0.5, "ceiling": 0.2, "max_char": 9}
         build_scorer(ScorerSpec(name="semantic_relevance", params=params))
     assert err.value.problems == [
-        "scorers.enabled[0].params.ceiling: must be greater than floor (0.5), got 0.2",
         "scorers.enabled[0].params: unknown key 'max_char' (did you mean 'max_chars'?)",
+        "scorers.enabled[0].params.ceiling: must be greater than floor (0.5), got 0.2",
     ]
 
 
