@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from processor.errors import InvalidRequest, TooLarge
+from processor.transport import wire
 
 _MIN_ENTRY_BYTES = 2  # an empty entry: its tag and a zero length
 
@@ -62,41 +63,10 @@ class _Budget:
 
 def _submessages(data: memoryview, number: int, budget: _Budget) -> Iterator[memoryview]:
     """The payloads of length-delimited field `number` (views, no copies); every field costs `budget`."""
-    at, end = 0, len(data)
-    while at < end:
+    for field_number, wire_type, _, payload in wire.fields(data):
         budget.spend()
-        key, at = _varint(data, at)
-        wire_type = key & 7
-        if wire_type == 0:
-            _, at = _varint(data, at)
-        elif wire_type == 1:
-            at += 8
-        elif wire_type == 2:
-            length, at = _varint(data, at)
-            if at + length > end:
-                raise ValueError("truncated field")
-            if key >> 3 == number:
-                yield data[at : at + length]
-            at += length
-        elif wire_type == 5:
-            at += 4
-        else:
-            raise ValueError(f"unsupported wire type {wire_type}")
-        if at > end:
-            raise ValueError("truncated field")
-
-
-def _varint(data: memoryview, at: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[at]  # IndexError: truncated
-        at += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, at
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint longer than 10 bytes")
+        if field_number == number and wire_type == wire.LENGTH_DELIMITED:
+            yield payload
 
 
 #: OTLP/JSON: objects and arrays a request may hold per `max_entries_per_request` entry. Decoding JSON

@@ -17,7 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from processor.errors import InvalidRequest
 from processor.extract.otlp import LAYOUT, Request
-from processor.transport import Consumed, Record, Signal, trace_key
+from processor.transport import Consumed, Record, Signal, trace_key, wire
 
 DEAD_LETTER_REASON = "evalstream.dlq.reason"
 DEAD_LETTER_SOURCE = "evalstream.dlq.source"  # "<topic>/<partition>/<offset>" of the original record
@@ -82,23 +82,23 @@ def _salvage(value: bytes, kind: type[Request]) -> tuple[Request, int]:
     layout = LAYOUT[kind]
     resources, scopes_field, items_field = layout.resources, layout.scopes, layout.items
     out, dropped = kind(), 0
-    for number, _, resource_payload in _fields(value):
+    for number, _, resource_payload in _fields_of(value):
         if number != 1:
             continue
         resource_part = getattr(out, resources).add()
-        scopes = [payload for n, _, payload in _fields(resource_payload) if n == 2]
-        if not _merge(resource_part, b"".join(w for n, w, _ in _fields(resource_payload) if n != 2)):
-            dropped += sum(1 for scope in scopes for n, _, _ in _fields(scope) if n == 2)
+        scopes = [payload for n, _, payload in _fields_of(resource_payload) if n == 2]
+        if not _merge(resource_part, b"".join(w for n, w, _ in _fields_of(resource_payload) if n != 2)):
+            dropped += sum(1 for scope in scopes for n, _, _ in _fields_of(scope) if n == 2)
             continue
         for scope_payload in scopes:
             scope_part = getattr(resource_part, scopes_field).add()
-            items = [payload for n, _, payload in _fields(scope_payload) if n == 2]
-            if not _merge(scope_part, b"".join(w for n, w, _ in _fields(scope_payload) if n != 2)):
+            items = [payload for n, _, payload in _fields_of(scope_payload) if n == 2]
+            if not _merge(scope_part, b"".join(w for n, w, _ in _fields_of(scope_payload) if n != 2)):
                 dropped += len(items)
                 continue
             for item in items:
                 # Parsed where it will live (request > resource > scope > item), so the worker can too.
-                if _merge(kind(), _wrap(1, _wrap(2, _wrap(2, item)))):
+                if _merge(kind(), _nest(item)):
                     getattr(scope_part, items_field).add().MergeFromString(item)
                 else:
                     dropped += 1
@@ -115,55 +115,15 @@ def _merge(message: Message, data: bytes) -> bool:
     return True
 
 
-def _varint(data: bytes, at: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[at]  # IndexError: truncated
-        at += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, at
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint longer than 10 bytes")
+def _nest(item: bytes) -> bytes:
+    """An item as the only one of a request: request.1 > resource.2 > scope.2 > item."""
+    return wire.length_delimited(1, wire.length_delimited(2, wire.length_delimited(2, item)))
 
 
-def _fields(data: bytes) -> Iterator[tuple[int, bytes, bytes]]:
-    """(field number, the field's wire bytes, its payload when length-delimited) per top-level field."""
-    at = 0
-    while at < len(data):
-        start = at
-        key, at = _varint(data, at)
-        wire_type, payload = key & 7, b""
-        if wire_type == 0:
-            _, at = _varint(data, at)
-        elif wire_type == 1:
-            at += 8
-        elif wire_type == 2:
-            length, at = _varint(data, at)
-            payload = data[at : at + length]
-            at += length
-        elif wire_type == 5:
-            at += 4
-        else:
-            raise ValueError(f"unsupported wire type {wire_type}")
-        if at > len(data):
-            raise ValueError("truncated field")
-        yield key >> 3, data[start:at], payload
-
-
-def _wrap(number: int, payload: bytes) -> bytes:
-    """`payload` as length-delimited field `number`."""
-    return _varint_bytes(number << 3 | 2) + _varint_bytes(len(payload)) + payload
-
-
-def _varint_bytes(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
+def _fields_of(data: bytes) -> Iterator[tuple[int, bytes, bytes]]:
+    """(field number, the field's wire bytes, its payload) per top-level field."""
+    for number, _, whole, payload in wire.fields(data):
+        yield number, whole, payload
 
 
 def decode_key(key: bytes | None) -> bytes:
