@@ -161,14 +161,7 @@ def _series_name(name: str, labels: dict[str, str]) -> str:
 
 def score_all(config: Config, scorers: Sequence[Scorer], calls: list[Call], traces: list[str]) -> Scored:
     registry = CollectorRegistry()
-    metrics = WorkerMetrics(
-        registry,
-        prefix=config.metrics.prefix,
-        label_names=config.slices.names,
-        max_label_values=config.metrics.max_label_values,
-        max_series=config.metrics.max_series,
-        max_label_length=config.metrics.max_label_length,
-    )
+    metrics = WorkerMetrics.configured(registry, config.metrics, config.slices)
     metrics.prepare([s.name for s in scorers])
     scored = Scored()
     memo: dict[tuple[str, str, tuple[str, ...]], list[Score]] = {}

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from processor.extract.config import SlicesConfig
+from processor.metrics.config import MetricsConfig
 from processor.metrics.guard import CardinalityGuard
 from processor.model import EvalCase, Outcome, Score
 from processor.sanitize import label_value
@@ -85,6 +87,20 @@ def score_metric_name(prefix: str, scorer: str) -> str:
 
 class WorkerMetrics:
     """The worker's instruments: score histograms per scorer plus the outcome counters."""
+
+    @classmethod
+    def configured(
+        cls, registry: CollectorRegistry, metrics: MetricsConfig, slices: SlicesConfig
+    ) -> WorkerMetrics:
+        """The instruments as the `metrics` and `slices` sections say (prefix, labels, budgets)."""
+        return cls(
+            registry,
+            prefix=metrics.prefix,
+            label_names=slices.names,
+            max_label_values=metrics.max_label_values,
+            max_series=metrics.max_series,
+            max_label_length=metrics.max_label_length,
+        )
 
     def __init__(
         self,
