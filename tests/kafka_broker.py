@@ -1,4 +1,5 @@
-"""Test tooling: a real Kafka broker, from KAFKA_BOOTSTRAP_SERVERS or started by deploy/local/kafka.sh."""
+"""Test tooling: a real Kafka broker, from KAFKA_BOOTSTRAP_SERVERS or started by deploy/local/kafka.sh,
+the `kafka` config section of a test's own topics, and a reader of what landed on them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import os
 import pathlib
 import subprocess
 import tempfile
+import time
+import uuid
 from collections.abc import Iterator, Mapping
+from typing import Any
+
+from kafka import KafkaConsumer
+
+from processor._proto import eval_result_pb2
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
@@ -87,3 +95,39 @@ def kafka_broker(
         stop_broker(run_dir, script=script)
         with contextlib.suppress(OSError):
             run_dir.rmdir()
+
+
+def kafka_section(bootstrap: str, prefix: str, **options: Any) -> dict[str, Any]:
+    """The `kafka` config section of a test whose topics are its own (`<prefix>_spans`, ...)."""
+    topics = {
+        "traces": f"{prefix}_spans",
+        "logs": f"{prefix}_logs",
+        "results": f"{prefix}_results",
+        "dead_letter": f"{prefix}_dlq",
+    }
+    return {"bootstrap_servers": bootstrap, "topics": topics, **options}
+
+
+def topic_keys(address: str, topic: str, *, expect: set[str], timeout_s: float = 90) -> set[str]:
+    """Record keys (trace id hex) on a topic, or the trace ids of the EvalResults on a results topic,
+    read until `expect` is among them or `timeout_s` passed."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=address,
+        group_id=f"reader-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not expect <= seen and time.monotonic() < deadline:
+            for message in consumer:
+                if topic.endswith("_results"):
+                    seen.add(eval_result_pb2.EvalResult.FromString(message.value).trace_id)
+                else:
+                    seen.add(message.key.decode())
+    finally:
+        consumer.close()
+    return seen

@@ -17,13 +17,11 @@ from typing import Any
 
 import grpc
 import pytest
-from kafka import KafkaConsumer
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
-from processor._proto import eval_result_pb2
 from processor.demo.replay import load_flavour, trace_ids, with_fresh_ids
 from tests.conftest import FIXTURES
-from tests.kafka_broker import own_broker, restart_broker, stop_broker
+from tests.kafka_broker import own_broker, restart_broker, stop_broker, topic_keys
 from tests.processes import RunningProcessor, http_get, run_processor, wait_for
 
 pytestmark = pytest.mark.kafka
@@ -114,30 +112,6 @@ class Load:
         self.stop.set()
         for thread in self.threads:
             thread.join(30)
-
-
-def topic_keys(address: str, topic: str, *, expect: set[str], timeout_s: float = 90) -> set[str]:
-    """Record keys (trace id hex) on a topic, or the trace ids of the EvalResults on the results topic."""
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=address,
-        group_id=f"reader-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=3000,
-    )
-    seen: set[str] = set()
-    deadline = time.monotonic() + timeout_s
-    try:
-        while not expect <= seen and time.monotonic() < deadline:
-            for message in consumer:
-                if topic.endswith("_results"):
-                    seen.add(eval_result_pb2.EvalResult.FromString(message.value).trace_id)
-                else:
-                    seen.add(message.key.decode())
-    finally:
-        consumer.close()
-    return seen
 
 
 def readiness(processor: RunningProcessor) -> int:

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from processor._proto import eval_result_pb2
 from processor.demo.replay import replay
 from tests import poison
+from tests.kafka_broker import kafka_section
 from tests.processes import RunningProcessor, http_get, run_processor, wait_for
 
 POISONS = (poison.poison_messages, poison.poison_model)
@@ -104,17 +105,7 @@ def test_kafka_poison_inputs_never_stop_scoring(
 ) -> None:
     config = {
         "sampling": {"rate": 1.0},
-        "kafka": {
-            "bootstrap_servers": kafka_bootstrap,
-            "create_topics": True,
-            "partitions": 2,
-            "topics": {
-                "traces": f"{topic_prefix}_spans",
-                "logs": f"{topic_prefix}_logs",
-                "results": f"{topic_prefix}_results",
-                "dead_letter": f"{topic_prefix}_dlq",
-            },
-        },
+        "kafka": kafka_section(kafka_bootstrap, topic_prefix, create_topics=True, partitions=2),
         "worker": {
             "group_id": f"{topic_prefix}-workers",
             "assembly_window_s": 0.5,

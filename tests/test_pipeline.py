@@ -8,20 +8,18 @@ import re
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Callable
 
 import grpc
 import pytest
-from kafka import KafkaConsumer
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
-from processor._proto import eval_result_pb2
 from processor.config import parse
 from processor.demo.replay import load_flavour, trace_ids, with_fresh_ids
 from processor.model import EvalCase, Score
 from processor.pipeline import build, supervise
 from tests.conftest import FIXTURES
+from tests.kafka_broker import kafka_section, topic_keys
 from tests.processes import http_get, run_processor, wait_for
 
 #: Two traces, one LLM call each, in every request.
@@ -153,42 +151,15 @@ def test_sigterm_kafka_every_request_answered_ok_is_scored(
 ) -> None:
     config = {
         "sampling": {"rate": 1.0},
-        "kafka": {
-            "bootstrap_servers": kafka_bootstrap,
-            "create_topics": True,
-            "partitions": 3,
-            "topics": {
-                "traces": f"{topic_prefix}_spans",
-                "logs": f"{topic_prefix}_logs",
-                "results": f"{topic_prefix}_results",
-                "dead_letter": f"{topic_prefix}_dlq",
-            },
-        },
+        "kafka": kafka_section(kafka_bootstrap, topic_prefix, create_topics=True, partitions=3),
         "worker": {"group_id": f"{topic_prefix}-workers", "assembly_window_s": 30.0},
     }
     with run_processor(tmp_path, config) as processor:
         accepted = sigterm_under_load(processor)
     assert processor.process.returncode == 0, processor.log()[-3000:]
     assert len(accepted) > 20
-    scored = results_trace_ids(kafka_bootstrap, f"{topic_prefix}_results", expect={t.hex() for t in accepted})
+    scored = topic_keys(
+        kafka_bootstrap, f"{topic_prefix}_results", expect={t.hex() for t in accepted}, timeout_s=60
+    )
     missing = {t.hex() for t in accepted} - scored
     assert not missing, f"{len(missing)} of {len(accepted)} accepted traces were not scored"
-
-
-def results_trace_ids(bootstrap: str, topic: str, *, expect: set[str], timeout_s: float = 60) -> set[str]:
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"reader-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=3000,
-    )
-    seen: set[str] = set()
-    deadline = time.monotonic() + timeout_s
-    try:
-        while not expect <= seen and time.monotonic() < deadline:
-            seen.update(eval_result_pb2.EvalResult.FromString(m.value).trace_id for m in consumer)
-    finally:
-        consumer.close()
-    return seen

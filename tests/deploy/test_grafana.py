@@ -29,6 +29,7 @@ import yaml
 from processor.demo.replay import FIXTURES, FLAVOURS, load_flavour, replay, with_fresh_ids
 from tests.conftest import REPO
 from tests.deploy.test_prometheus_e2e import free_port, http_get, prom_api, running, wait_for
+from tests.kafka_broker import kafka_section
 
 GRAFANA = REPO / "deploy" / "grafana"
 DASHBOARD = GRAFANA / "evalstream.json"
@@ -162,17 +163,7 @@ def test_every_panel_query_returns_data_from_real_prometheus(
         "metrics": {"endpoint": f"127.0.0.1:{metrics_port}"},
         "sampling": {"rate": 1.0},
         "worker": {"assembly_window_s": 1.0, "group_id": f"{topic_prefix}-workers"},
-        "kafka": {
-            "bootstrap_servers": kafka_bootstrap,
-            "create_topics": True,
-            "partitions": 2,
-            "topics": {
-                "traces": f"{topic_prefix}_spans",
-                "logs": f"{topic_prefix}_logs",
-                "results": f"{topic_prefix}_results",
-                "dead_letter": f"{topic_prefix}_dlq",
-            },
-        },
+        "kafka": kafka_section(kafka_bootstrap, topic_prefix, create_topics=True, partitions=2),
         "scorers": {
             "enabled": [
                 {"name": "relevance"},

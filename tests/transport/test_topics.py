@@ -15,6 +15,7 @@ from kafka import KafkaAdminClient
 from processor.transport import Record, Signal
 from processor.transport.config import KafkaConfig, TopicsConfig
 from processor.transport.topics import TopicCheck, TopicCheckedProducer
+from tests.kafka_broker import kafka_section
 from tests.processes import http_get, run_processor, wait_for
 from tests.receiver.helpers import Stubs, random_trace_id, trace_request
 
@@ -105,15 +106,7 @@ def test_missing_topics_are_named_once_with_both_fixes_then_found_once_created(
 
 def _role_config(kafka_bootstrap: str, topic_prefix: str) -> dict[str, object]:
     return {
-        "kafka": {
-            "bootstrap_servers": kafka_bootstrap,
-            "topics": {
-                "traces": f"{topic_prefix}_spans",
-                "logs": f"{topic_prefix}_logs",
-                "results": f"{topic_prefix}_results",
-                "dead_letter": f"{topic_prefix}_dlq",
-            },
-        },
+        "kafka": kafka_section(kafka_bootstrap, topic_prefix),
         "sampling": {"rate": 1},
     }
 
