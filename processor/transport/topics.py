@@ -64,8 +64,8 @@ _REPEATED_MISSING_TOPIC_LINES = {
 
 
 class _HideRepeatedMissingTopicLines(logging.Filter):
-    """Drops kafka-python's repeated lines about a topic the check has already reported (once, with
-    the fix); every other line passes."""
+    """Drops kafka-python's repeated lines about a topic the check reports (once, with the fix) or has
+    not answered for yet; every other line passes."""
 
     def __init__(self, check: TopicCheck) -> None:
         super().__init__()
@@ -74,7 +74,7 @@ class _HideRepeatedMissingTopicLines(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg != _REPEATED_MISSING_TOPIC_LINES.get(record.name) or not isinstance(record.args, tuple):
             return True
-        return not record.args or record.args[0] not in self._check.missing
+        return not record.args or record.args[0] not in self._check.not_known_to_exist()
 
 
 class TopicCheck:
@@ -134,6 +134,11 @@ class TopicCheck:
         wanted = dict.fromkeys(names if names is not None else self.names)
         missing = [n for n in wanted if n in self.missing]
         return missing_topics_message(self.config, missing) if missing else None
+
+    def not_known_to_exist(self) -> frozenset[str]:
+        """The missing topics; before the first answer, every checked topic (the consumer's group join
+        can race the first check and log about a topic before we know it is missing)."""
+        return self.missing if self._checked.is_set() else frozenset(self.names)
 
     def ready(self, names: Sequence[str] | None = None) -> bool:
         """Checked, and none of `names` missing."""

@@ -165,3 +165,34 @@ def test_worker_without_topics_says_so_once_and_is_not_ready(
     for topic in ("spans", "logs", "results", "dlq"):
         assert f"{topic_prefix}_{topic}" in topic_lines[0]
     assert "kafka.topics.dead_letter" in topic_lines[0]
+
+
+def test_kafka_python_lines_about_our_topics_are_held_back_until_the_first_answer() -> None:
+    """The consumer's group join can log "No partition metadata" before the check's first answer; that
+    line must not slip through then, nor once the topic is known to be missing, and must pass once it
+    exists."""
+    config = kafka_config("127.0.0.1:1", "early")
+    check = TopicCheck(config, [Signal.TRACES])
+    range_logger = logging.getLogger("kafka.coordinator.assignors.range")
+    seen: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    handler = Collect()
+    range_logger.addHandler(handler)
+    check_filter = check._filter
+    range_logger.addFilter(check_filter)
+    try:
+        range_logger.warning("No partition metadata for topic %s", "early_spans")  # before any answer
+        range_logger.warning("No partition metadata for topic %s", "someone_elses")  # not ours
+        check.missing = frozenset({"early_spans"})
+        check._checked.set()
+        range_logger.warning("No partition metadata for topic %s", "early_spans")  # known missing
+        check.missing = frozenset()
+        range_logger.warning("No partition metadata for topic %s", "early_spans")  # exists now
+    finally:
+        range_logger.removeFilter(check_filter)
+        range_logger.removeHandler(handler)
+    assert seen == ["No partition metadata for topic someone_elses", "No partition metadata for topic early_spans"]
