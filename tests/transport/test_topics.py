@@ -195,4 +195,7 @@ def test_kafka_python_lines_about_our_topics_are_held_back_until_the_first_answe
     finally:
         range_logger.removeFilter(check_filter)
         range_logger.removeHandler(handler)
-    assert seen == ["No partition metadata for topic someone_elses", "No partition metadata for topic early_spans"]
+    assert seen == [
+        "No partition metadata for topic someone_elses",
+        "No partition metadata for topic early_spans",
+    ]
