@@ -10,6 +10,7 @@ import http.server
 import logging
 import socket
 import ssl
+import sys
 import threading
 from typing import Any
 
@@ -80,7 +81,7 @@ class MetricsServer:
                 self._address, Handler, server_context(self._tls)
             )
         else:
-            server = http.server.ThreadingHTTPServer(self._address, Handler)
+            server = _Server(self._address, Handler)
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
@@ -101,7 +102,18 @@ def _body(verdict: str, reasons: list[str]) -> bytes:
     return "".join(f"{line}\n" for line in (verdict, *reasons)).encode("utf-8", "replace")
 
 
-class _TLSServer(http.server.ThreadingHTTPServer):
+class _Server(http.server.ThreadingHTTPServer):
+    """A scraper that hung up (its scrape_timeout passed) is the scraper's news, not a traceback on
+    our stderr; any other error in a request's thread is still logged with its traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exception(), ConnectionError):
+            log.debug("metrics: %s hung up before the reply was written", client_address[0])
+            return
+        log.exception("metrics: request from %s failed", client_address[0])
+
+
+class _TLSServer(_Server):
     """HTTPS: the handshake runs in the request's own thread, so a stalled client blocks nobody else."""
 
     def __init__(self, address: tuple[str, int], handler: Any, context: ssl.SSLContext) -> None:

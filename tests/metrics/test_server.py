@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import socket
+import struct
+import time
 import urllib.error
 import urllib.request
 
@@ -95,3 +98,36 @@ def test_metrics_stay_under_a_few_mb_whatever_the_label_values() -> None:
     assert 'tenant="__other__"' in body
     assert "\x1b" not in body and "m" * 100 not in body
     assert registry.get_sample_value("evalstream_metrics_label_overflow_total", {"label": "__series__"}) > 0
+
+
+class _SlowBigCollector:
+    """A scrape that takes a while and returns megabytes: the scraper gives up first."""
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        from prometheus_client.core import GaugeMetricFamily
+
+        time.sleep(0.5)
+        family = GaugeMetricFamily("evalstream_test_big", "big", labels=["n"])
+        for n in range(40_000):
+            family.add_metric([f"value-{n:06d}-" + "x" * 40], n)
+        yield family
+
+
+def test_a_scraper_that_hangs_up_leaves_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    registry = CollectorRegistry()
+    registry.register(_SlowBigCollector())  # type: ignore[arg-type]
+    server = MetricsServer("127.0.0.1", 0, registry)
+    server.start()
+    try:
+        for _ in range(3):
+            client = socket.create_connection(("127.0.0.1", server.port))
+            client.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            # close with a reset, as a scraper past its scrape_timeout does
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()
+        time.sleep(1.5 * 3)
+        assert _get(f"http://127.0.0.1:{server.port}/healthz")[0] == 200
+    finally:
+        server.shutdown()
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.err, captured.err
