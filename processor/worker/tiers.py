@@ -6,11 +6,14 @@ chosen per slice (each value of `worker.tiers.slice_label`):
 1. *Quota*: a slice expected to bring N cases an hour has each case included with probability
    q = min(1, min_per_hour / N), so it gets about `min_per_hour` cases an hour, all of them when it
    has fewer. N is the slice's cases in the last hour (scaled up while the worker has run for less
-   than an hour, never from less than ten minutes).
+   than an hour, never from less than ten minutes). In a slice with more cases than its quota, those
+   beyond `min_per_hour` in the last hour (a burst the estimate has not caught up with) count as
+   surplus.
 2. *Surplus*: the rest of every slice's cases at one shared rate s: `rate`, lowered when the
-   budget is set so that the surplus spends what the quotas leave of it (the mean tokens a case
-   costs, times the cases above the quotas, fits the budget minus the quotas' cost). A slice's
-   inclusion rate is q + (1 - q) s.
+   budget is set so that the surplus spends what the quotas leave of it: the mean tokens a case
+   costs, times the cases above the quotas, fits the budget minus the quotas' cost and a margin of
+   two standard deviations of the quotas' count (their arrivals are random). A slice's inclusion
+   rate is q + (1 - q) s.
 3. *Small slices last*: a surplus case is held back (skipped `budget`) once the surplus cases'
    tokens in the last hour reach what the quotas leave of the budget (the budget minus the quotas'
    hourly cost), so the quota cases still find room; they are only stopped by the scorer's own
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -89,6 +93,7 @@ class HourCounter:
 @dataclass
 class _Slice:
     cases: HourCounter = field(default_factory=HourCounter)
+    quota: HourCounter = field(default_factory=HourCounter)  # cases chosen as the slice's quota
 
 
 class SliceQuota:
@@ -124,7 +129,10 @@ class SliceQuota:
         quota = self._quota_rate(self._per_hour(state, now))  # from the cases before this one
         state.cases.add(now)
         share = trace_fraction(trace_id)
-        if share < quota:
+        # A slice that brings more than its quota (quota < 1) has the cases beyond min_per_hour in
+        # the last hour demoted to surplus: a burst its estimate has not caught up with yet.
+        if share < quota and (quota == 1.0 or state.quota.total(now) < self.config.min_per_hour):
+            state.quota.add(now)
             return Choice.QUOTA
         if share >= quota + (1.0 - quota) * self._surplus_rate:
             return Choice.OUT
@@ -167,7 +175,8 @@ class SliceQuota:
         per_hour = [self._per_hour(state, now) for state in self._slices.values()]
         quota_cases = sum(min(float(self.config.min_per_hour), n) for n in per_hour)
         surplus_cases = sum(max(0.0, n - self.config.min_per_hour) for n in per_hour)
-        self._surplus_allotment = max(0.0, self.budget - quota_cases * self._mean_tokens)
+        reserved = quota_cases + 2.0 * math.sqrt(quota_cases)
+        self._surplus_allotment = max(0.0, self.budget - reserved * self._mean_tokens)
         if self._mean_tokens == 0.0:
             self._surplus_rate = 0.0  # what a case costs is not known yet: the quotas come first
         elif surplus_cases == 0.0:
