@@ -134,7 +134,8 @@ class Worker:
         self.config = config
         self.slices = slices
         self.scorers = list(scorers)
-        # The expensive tier (the judge): by scorer index; they run on the quota's subsample only.
+        # The expensive tier (the judge): by scorer index; they run on the quota's subsample only,
+        # planned around the smallest of their token budgets (a case's cost: all their tokens).
         self._expensive = [i for i, s in enumerate(self.scorers) if s.name in expensive]
         budgets = [getattr(self.scorers[i], "budget_tokens_per_hour", 0) for i in self._expensive]
         self.quota = SliceQuota(
@@ -470,14 +471,14 @@ class Worker:
         choices: dict[int, Choice | None] = {}  # the expensive tier's choice, per case index
         for i, case in enumerate(cases):
             copy = self._redacted(case)
+            if copy is None:
+                continue
             try:
-                choice = self._choose(case)
+                choices[i] = self._choose(case)
             except Exception:  # a bug triggered by one case costs its trace only
                 log.exception("choosing the tier of a case of trace %s failed", case.trace_id)
                 continue
-            if copy is not None:
-                ready.append((i, copy))
-                choices[i] = choice
+            ready.append((i, copy))
         skips = {i: self._tier_skips(choices[i]) for i, _ in ready}  # expensive scorers not run
         futures = (
             [self._pool.submit(self._score_one, cases[i], copy, skips[i]) for i, copy in ready]

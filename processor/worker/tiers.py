@@ -23,7 +23,8 @@ The choice is a deterministic function of the trace id's hash and the slice's cu
 redelivered trace gets the same answer while the rates stand. The hash is BLAKE2b, independent of
 the sampler's FNV hash (the traces that reach a worker all have low FNV buckets).
 
-Everything here is per worker replica: each counts its own cases, tokens and hour.
+Everything here is per worker replica: each counts its own cases, tokens and hour. The worker
+calls it from its loop thread only (not thread-safe).
 """
 
 from __future__ import annotations
