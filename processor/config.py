@@ -87,6 +87,14 @@ class Config:
     redaction: RedactionConfig = field(default_factory=RedactionConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
+    def validate(self, path: str) -> list[str]:
+        """Rules across sections: the expensive tier's slices are one of the slice labels."""
+        label = self.worker.tiers.slice_label
+        if label and label not in self.slices.labels:
+            names = ", ".join(self.slices.labels)
+            return [f"worker.tiers.slice_label: {label!r} is not a slice label (slices.labels: {names})"]
+        return []
+
 
 def apply_overrides(data: Any, overrides: Sequence[str]) -> Any:
     """Apply `--set section.key=value` overrides to a loaded YAML document; return the new document.

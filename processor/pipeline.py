@@ -153,8 +153,11 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
             config.worker,
             slices=config.slices,
             scorers=build_scorers(config.scorers.enabled),
+            expensive={spec.name for spec in config.scorers.enabled if spec.expensive},
             consumer=consumer,
-            metrics=WorkerMetrics.configured(registry, config.metrics, config.slices),
+            metrics=WorkerMetrics.configured(
+                registry, config.metrics, config.slices, tier_label=config.worker.tiers.slice_label
+            ),
             producer=producer,
             stamper=stamper,
             redactor=config.redaction.redactor(),

@@ -77,6 +77,12 @@ def diurnal(hour: int) -> float:
     return shape * (0.6 if weekday >= 5 else 1.0)
 
 
+def shares_with(bugged_share: float) -> dict[str, float]:
+    """SHARES with the bugged locale at `bugged_share` of the traffic, the others scaled to the rest."""
+    scale = (1.0 - bugged_share) / (1.0 - SHARES[BUGGED])
+    return {loc: bugged_share if loc == BUGGED else share * scale for loc, share in SHARES.items()}
+
+
 def when(seconds: float) -> str:
     """`day 8 (Thu) 10:45` for a promtool timestamp (seconds since Thursday 1970-01-01)."""
     day, rest = divmod(int(seconds), 86400)
@@ -114,14 +120,22 @@ class Call:
         )
 
 
-def traffic(config: Config, peak_calls: float, rng: random.Random) -> tuple[list[Call], list[str], int]:
-    """(sampled calls in time order, their trace ids, calls offered to the sampler)."""
+def traffic(
+    config: Config,
+    peak_calls: float,
+    rng: random.Random,
+    *,
+    shares: dict[str, float] = SHARES,
+    flat: bool = False,
+) -> tuple[list[Call], list[str], int]:
+    """(sampled calls in time order, their trace ids, calls offered to the sampler); `flat`: every
+    hour as busy as the peak hour."""
     sampler = TraceIdSampler(config.sampling)
     calls: list[tuple[Call, str]] = []
     offered = 0
     for hour in range(END_HOUR):
-        for locale, share in SHARES.items():
-            expected = peak_calls * share * diurnal(hour)
+        for locale, share in shares.items():
+            expected = peak_calls * share * (1.0 if flat else diurnal(hour))
             n = max(0, round(rng.gauss(expected, math.sqrt(expected))))
             offered += n
             fallback = min(0.3, max(0.0, rng.gauss(FALLBACK_SHARE, 0.03)))
@@ -273,7 +287,9 @@ def run_promtool(promtool: str, directory: pathlib.Path) -> tuple[list[Fired], s
 # --- picture -------------------------------------------------------------------------------------------
 
 
-def draw(scored: Scored, scorer: str, fired: list[Fired], path: pathlib.Path) -> bool:
+def draw(
+    scored: Scored, scorer: str, fired: list[Fired], path: pathlib.Path, shares: dict[str, float], rate: float
+) -> bool:
     try:
         import matplotlib
 
@@ -283,11 +299,11 @@ def draw(scored: Scored, scorer: str, fired: list[Fired], path: pathlib.Path) ->
         print(f"{PROG}: no picture: matplotlib is not installed (pip install 'evalstream[demo]')")
         return False
     figure, axes = plt.subplots(figsize=(9, 3.6), dpi=90)
-    for locale in SHARES:
+    for locale in shares:
         hours = scored.hourly.get((scorer, locale), [])
         xs = [(h + 0.5) / 24 for h, (n, _) in enumerate(hours) if n]
         ys = [total / n for n, total in hours if n]
-        label = f"{locale} ({SHARES[locale]:.0%} of traffic)"
+        label = f"{locale} ({shares[locale]:.0%} of traffic)"
         axes.plot(xs, ys, color=COLOURS[locale], linewidth=1.6 if locale == BUGGED else 0.8, label=label)
     axes.axvline(BUG_HOUR / 24, color="grey", linestyle=":", linewidth=1)
     axes.annotate("retired policy\nin es-ES", (BUG_HOUR / 24, 0.05), fontsize=8, ha="right")
@@ -307,7 +323,10 @@ def draw(scored: Scored, scorer: str, fired: list[Fired], path: pathlib.Path) ->
     axes.set_xticks(range(DAYS + 1))
     axes.set_xticklabels([f"day {d + 1}" if d < DAYS else "" for d in range(DAYS + 1)], fontsize=8)
     axes.set_ylabel(f"hourly mean {scorer}", fontsize=9)
-    axes.set_title("evalstream: the Thursday bug (one locale, 4 % of traffic, 5 % sampled)", fontsize=10)
+    axes.set_title(
+        f"evalstream: the Thursday bug (one locale, {shares[BUGGED]:.0%} of traffic, {rate:.0%} sampled)",
+        fontsize=10,
+    )
     axes.legend(loc="lower left", fontsize=7, ncol=2)
     axes.grid(alpha=0.3)
     figure.tight_layout()
@@ -415,6 +434,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="LLM calls in the busiest hour, all locales (default %(default)g)",
     )
     parser.add_argument("--seed", type=int, default=8, help="random seed (default %(default)s)")
+    parser.add_argument(
+        "--bugged-share",
+        type=float,
+        default=SHARES[BUGGED],
+        metavar="SHARE",
+        help=f"{BUGGED}'s share of the traffic (default %(default)g); the other locales share the rest",
+    )
+    parser.add_argument(
+        "--flat", action="store_true", help="every hour as busy as the peak hour (no nights, no weekends)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -438,9 +467,13 @@ def run(args: argparse.Namespace) -> int:
     if "groundedness" not in names:
         print("note: groundedness is not enabled: the scorers that see this bug may be missing")
 
-    calls, traces, offered = traffic(config, args.peak_calls, rng)
+    if not 0.0 < args.bugged_share < 1.0:
+        print(f"{PROG}: --bugged-share must be between 0 and 1, got {args.bugged_share:g}", file=sys.stderr)
+        return 2
+    shares = shares_with(args.bugged_share)
+    calls, traces, offered = traffic(config, args.peak_calls, rng, shares=shares, flat=args.flat)
     scored = score_all(config, scorers, calls, traces)
-    per_locale = {loc: sum(1 for c in calls if c.locale == loc) for loc in SHARES}
+    per_locale = {loc: sum(1 for c in calls if c.locale == loc) for loc in shares}
     print(
         f"traffic: {offered} LLM calls over {END_HOUR // 24} days {END_HOUR % 24} h, {scored.cases} sampled "
         f"({scored.distinct} distinct cases scored); "
@@ -470,7 +503,7 @@ def run(args: argparse.Namespace) -> int:
     first = min(bug_pages, key=lambda a: a.first_s) if bug_pages else None
     scorer = first.labels["scorer"] if first else ("groundedness" if "groundedness" in names else names[0])
     picture = pathlib.Path(args.picture) if args.picture else out / "thursday.png"
-    if draw(scored, scorer, fired, picture):
+    if draw(scored, scorer, fired, picture, shares, config.sampling.rate):
         print(f"picture: {picture}")
 
     ok = True

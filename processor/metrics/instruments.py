@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -90,9 +90,15 @@ class WorkerMetrics:
 
     @classmethod
     def configured(
-        cls, registry: CollectorRegistry, metrics: MetricsConfig, slices: SlicesConfig
+        cls,
+        registry: CollectorRegistry,
+        metrics: MetricsConfig,
+        slices: SlicesConfig,
+        *,
+        tier_label: str = "locale",
     ) -> WorkerMetrics:
-        """The instruments as the `metrics` and `slices` sections say (prefix, labels, budgets)."""
+        """The instruments as the `metrics` and `slices` sections say (prefix, labels, budgets), with
+        the expensive tier's slices by `tier_label` (`worker.tiers.slice_label`)."""
         return cls(
             registry,
             prefix=metrics.prefix,
@@ -100,6 +106,7 @@ class WorkerMetrics:
             max_label_values=metrics.max_label_values,
             max_series=metrics.max_series,
             max_label_length=metrics.max_label_length,
+            tier_label=tier_label,
         )
 
     def __init__(
@@ -111,8 +118,10 @@ class WorkerMetrics:
         max_label_values: int,
         max_series: int | None = None,
         max_label_length: int = 64,
+        tier_label: str = "locale",
     ) -> None:
         self.registry = registry
+        self.tier_label = tier_label
         self.prefix = prefix
         self.label_names = tuple(label_names)
         self.max_label_length = max_label_length
@@ -179,8 +188,18 @@ class WorkerMetrics:
             "assigned_partitions", "Topic partitions this consumer-group member currently owns."
         )
         self.judge_tokens = Instruments(registry, "judge").counter(
-            "tokens", "Tokens the LLM judge spent (prompt + completion)."
+            "tokens",
+            f"Tokens the LLM judge spent (prompt + completion), per {tier_label} (worker.tiers.slice_label).",
+            [tier_label],
         )
+        self.inclusion = Instruments(registry, "tier").gauge(
+            "inclusion",
+            f"Share of a {tier_label}'s cases the expensive scorers (the judge) run on, on this replica now: "
+            "divide a slice's expensive-tier scores by it to weight slices by their traffic.",
+            [tier_label],
+            unit="ratio",
+        )
+        self._inclusion_values: set[str] = set()
         self.results_published = worker.counter("published_results", "Scores produced to the results topic.")
         self.stamp_errors = worker.counter(
             "stamp_errors", "Batches of gen_ai.evaluation.result events the OTLP endpoint did not accept."
@@ -214,6 +233,20 @@ class WorkerMetrics:
         )
         return list(self.guard.admit_series(values))
 
+    def tier_value(self, case: EvalCase) -> str:
+        """The case's expensive-tier slice: its `tier_label` value as the score histograms carry it."""
+        value = label_value(case.label(self.tier_label), self.max_label_length)
+        return self.guard.admit(self.tier_label, value)
+
+    def set_inclusion(self, rates: Mapping[str, float]) -> None:
+        """Each slice's inclusion rate now; a slice the quota forgot loses its series."""
+        with self._lock:
+            for gone in self._inclusion_values - set(rates):
+                self.inclusion.remove(gone)
+            for value, rate in rates.items():
+                self.inclusion.labels(value).set(rate)
+            self._inclusion_values = set(rates)
+
     def _reason(self, scorer: str, reason: str) -> str:
         """A skip/error reason as a label: custom scorers choose it, so it gets the slice labels' guards."""
         value = label_value(reason or "unspecified", self.max_label_length)
@@ -222,7 +255,7 @@ class WorkerMetrics:
     def record(self, case: EvalCase, score: Score) -> None:
         """Count one scorer outcome on one case."""
         if score.tokens:
-            self.judge_tokens.inc(score.tokens)
+            self.judge_tokens.labels(self.tier_value(case)).inc(score.tokens)
         if score.outcome is Outcome.SCORED and score.value is not None:
             self.histogram(score.name).labels(*self.labels_for(case)).observe(score.value)
             self.scored.labels(score.name).inc()

@@ -4,10 +4,11 @@ scorers:
   enabled:
     - name: relevance            # a built-in scorer
       threshold: 0.6             # passed = score >= threshold
-    - name: judge
+    - name: judge                # expensive by default: runs on worker.tiers' per-slice subsample
       params: {base_url: "http://localhost:8000/v1", model: gpt-4o-mini, api_key_env: OPENAI_API_KEY}
     - name: brand_voice          # a custom scorer: same signature as the built-ins
       function: mypkg.scorers:brand_voice
+      tier: expensive            # opt in to the subsample (default: cheap, on every case)
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+TIERS = ("cheap", "expensive")
+#: Built-ins that are expensive unless their spec says `tier: cheap`: one paid request per case.
+EXPENSIVE_BUILTINS = frozenset({"judge"})
+
 
 @dataclass(frozen=True)
 class ScorerSpec:
@@ -25,6 +30,14 @@ class ScorerSpec:
     params: dict[str, Any] = field(default_factory=dict)
     function: str = ""  # module:function for a custom scorer
     builtin: str = ""  # the built-in to run when `name` is your own label (two `regex` checks, say)
+    tier: str = ""  # cheap (every case) | expensive (worker.tiers' subsample); empty: the scorer's default
+
+    @property
+    def expensive(self) -> bool:
+        """Runs on the expensive tier: `tier: expensive`, or a judge without a `tier`."""
+        if self.tier:
+            return self.tier == "expensive"
+        return not self.function and (self.builtin or self.name) in EXPENSIVE_BUILTINS
 
     def validate(self, path: str) -> list[str]:
         problems: list[str] = []
@@ -36,6 +49,8 @@ class ScorerSpec:
             problems.append(f"{path}.function: must be module:function, got {self.function!r}")
         if self.function and self.builtin:
             problems.append(f"{path}: set either builtin or function, not both")
+        if self.tier and self.tier not in TIERS:
+            problems.append(f"{path}.tier: must be one of {', '.join(TIERS)}, got {self.tier!r}")
         return problems
 
 

@@ -194,6 +194,11 @@ class JudgeScorer:
         self._sleep = sleep
         self._rng = rng or random.Random()
 
+    @property
+    def budget_tokens_per_hour(self) -> int:
+        """The hourly budget (0: none); the worker's expensive tier plans its sample around it."""
+        return self.settings.budget_tokens_per_hour
+
     def __call__(self, case: EvalCase) -> Score:
         if "context" in self._needs and not any(doc.strip() for doc in case.context):
             return Score.skipped(self.name, "no_context")

@@ -2,7 +2,40 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TiersConfig:
+    """`worker.tiers`: which cases the expensive scorers (the judge; any scorer with `tier: expensive`)
+    see. The cheap scorers score every case the worker assembles.
+
+    Each value of `slice_label` is a slice. A slice gets about `min_per_hour` expensive-tier cases an
+    hour first (all of its cases when it has fewer); on top of that every slice's remaining cases are
+    included at one shared rate: `rate`, lowered so the expensive scorers' token budget holds. All
+    counts are per worker replica: each replica keeps its own quota, rates and budget.
+
+    worker:
+      tiers:
+        slice_label: locale   # or tenant: any slices.labels name
+        min_per_hour: 20      # per slice, per worker replica
+        rate: 1.0             # the large slices' share beyond their quota, budget permitting
+    """
+
+    slice_label: str = "locale"
+    min_per_hour: int = 20
+    rate: float = 1.0
+
+    def validate(self, path: str) -> list[str]:
+        problems: list[str] = []
+        if not self.slice_label:
+            problems.append(f"{path}.slice_label: must name a slice label (slices.labels), got ''")
+        if self.min_per_hour < 0:
+            problems.append(f"{path}.min_per_hour: must be 0 or more, got {self.min_per_hour}")
+        if math.isnan(self.rate) or not 0.0 <= self.rate <= 1.0:
+            problems.append(f"{path}.rate: must be between 0 and 1, got {self.rate}")
+        return problems
 
 
 @dataclass(frozen=True)
@@ -18,6 +51,7 @@ class WorkerConfig:
     stamp_insecure: bool = True
     publish_results: bool = True  # produce every score to kafka.topics.results
     max_attribute_chars: int = 1_048_576  # longer span/log attribute strings are cut (bounds memory, CPU)
+    tiers: TiersConfig = field(default_factory=TiersConfig)  # which cases the expensive scorers see
 
     def validate(self, path: str) -> list[str]:
         problems: list[str] = []

@@ -22,7 +22,7 @@ import concurrent.futures
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -40,6 +40,7 @@ from processor.transport import Consumed, Consumer, Producer, Record, Signal, co
 from processor.worker.config import WorkerConfig
 from processor.worker.results import MAX_RESULT_BYTES, result_record
 from processor.worker.stamp import ScoreStamper
+from processor.worker.tiers import Choice, SliceQuota
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,11 @@ MAX_BATCH = 64
 Scored = tuple[EvalCase, list[Score]]  # the case as it may leave the process, and its scores
 
 Position = tuple[str, int]  # topic, partition
+
+_NOT_CHOSEN = {
+    Choice.OUT: ("tier", "not in the expensive tier's sample (worker.tiers)"),
+    Choice.HELD: ("budget", "token budget held back for slices below their quota"),
+}
 
 
 @dataclass
@@ -122,11 +128,19 @@ class Worker:
         producer: Producer | None = None,
         stamper: ScoreStamper | None = None,
         redactor: Redactor | None = None,
+        expensive: Collection[str] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.slices = slices
         self.scorers = list(scorers)
+        # The expensive tier (the judge): by scorer index; they run on the quota's subsample only,
+        # planned around the smallest of their token budgets (a case's cost: all their tokens).
+        self._expensive = [i for i, s in enumerate(self.scorers) if s.name in expensive]
+        budgets = [getattr(self.scorers[i], "budget_tokens_per_hour", 0) for i in self._expensive]
+        self.quota = SliceQuota(
+            config.tiers, budget_tokens_per_hour=min((b for b in budgets if b > 0), default=0), clock=clock
+        )
         # Model scorers (`score_batch`) score a step's cases in one pass on the loop thread; the rest
         # score case by case on the pool, so the judge's network waits overlap.
         indexed = list(enumerate(self.scorers))
@@ -435,6 +449,8 @@ class Worker:
                 log.exception("recording %s on trace %s failed", score.name, case.trace_id)
                 self.metrics.poison_traces.labels("metrics_failed").inc()
         self._stamp(pairs)
+        if self._expensive:
+            self.metrics.set_inclusion(self.quota.rates())
         for p in prepared:
             del self._pending[p.trace_id]
             self._remember_finished(p.trace_id)
@@ -452,28 +468,56 @@ class Worker:
         raw text in-process. Per-case scorers run on the pool while the batches run on this thread.
         """
         ready: list[tuple[int, EvalCase]] = []  # (index in cases, redacted copy)
+        choices: dict[int, Choice | None] = {}  # the expensive tier's choice, per case index
         for i, case in enumerate(cases):
             copy = self._redacted(case)
-            if copy is not None:
-                ready.append((i, copy))
+            if copy is None:
+                continue
+            try:
+                choices[i] = self._choose(case)
+            except Exception:  # a bug triggered by one case costs its trace only
+                log.exception("choosing the tier of a case of trace %s failed", case.trace_id)
+                continue
+            ready.append((i, copy))
+        skips = {i: self._tier_skips(choices[i]) for i, _ in ready}  # expensive scorers not run
         futures = (
-            [self._pool.submit(self._score_one, cases[i], copy) for i, copy in ready]
+            [self._pool.submit(self._score_one, cases[i], copy, skips[i]) for i, copy in ready]
             if self._per_case
             else []
         )
         scores: dict[int, dict[int, Score]] = {i: {} for i, _ in ready}  # case -> scorer index -> score
         for start in range(0, len(ready), MAX_BATCH):
             chunk = ready[start : start + MAX_BATCH]
-            batch = self._score_batch([cases[i] for i, _ in chunk], [copy for _, copy in chunk])
+            batch = self._score_batch(
+                [cases[i] for i, _ in chunk], [copy for _, copy in chunk], [skips[i] for i, _ in chunk]
+            )
             for (i, _), got in zip(chunk, batch, strict=True):
                 self._merge(scores, i, got)
         for (i, _), future in zip(ready, futures, strict=False):
             self._merge(scores, i, future.result())
+        for i, got in scores.items():
+            choice = choices[i]
+            if choice is not None and choice.runs:
+                self.quota.spent(choice, sum(got[j].tokens for j in self._expensive if j in got))
         outcomes: list[Scored | None] = [None] * len(cases)
         for i, copy in ready:
             if i in scores:
                 outcomes[i] = self._finish(cases[i], copy, [scores[i][j] for j in range(len(self.scorers))])
         return outcomes
+
+    def _choose(self, case: EvalCase) -> Choice | None:
+        """The expensive tier's choice for a case; None when there is nothing to choose (no expensive
+        scorer, or a case without content, which every scorer skips)."""
+        if not self._expensive or not case.has_content:
+            return None
+        return self.quota.choose(case.trace_id, self.metrics.tier_value(case))
+
+    def _tier_skips(self, choice: Choice | None) -> dict[int, Score]:
+        """The skipped scores of the expensive scorers a case is not chosen for, by scorer index."""
+        if choice is None or choice.runs:
+            return {}
+        reason, explanation = _NOT_CHOSEN[choice]
+        return {i: Score.skipped(self.scorers[i].name, reason, explanation) for i in self._expensive}
 
     @staticmethod
     def _merge(scores: dict[int, dict[int, Score]], case: int, got: dict[int, Score] | None) -> None:
@@ -489,11 +533,14 @@ class Worker:
             log.exception("redacting a case of trace %s failed", case.trace_id)
             return None
 
-    def _score_one(self, case: EvalCase, shown: EvalCase) -> dict[int, Score] | None:
-        """The per-case scorers on one case (on the pool), by scorer index; None when something raised."""
-        scores: dict[int, Score] = {}
+    def _score_one(self, case: EvalCase, shown: EvalCase, skips: dict[int, Score]) -> dict[int, Score] | None:
+        """The per-case scorers on one case (on the pool), by scorer index; None when something raised.
+        The scorers in `skips` (the expensive tier's, for a case not chosen) are not run."""
+        scores: dict[int, Score] = dict(skips)
         try:
             for index, scorer in self._per_case:
+                if index in skips:
+                    continue
                 started = time.perf_counter()
                 (scores[index],) = run_scorers([scorer], case, redacted=shown)
                 self.metrics.score_duration.labels(scorer.name).observe(time.perf_counter() - started)
@@ -503,20 +550,28 @@ class Worker:
         return scores
 
     def _score_batch(
-        self, batch: Sequence[EvalCase], copies: Sequence[EvalCase]
+        self, every: Sequence[EvalCase], every_copy: Sequence[EvalCase], skips: Sequence[dict[int, Score]]
     ) -> list[dict[int, Score] | None]:
         """The batch scorers on a batch, one `score_batch` pass each; each case is observed at the
         batch's time divided by its size. A batch that raises all the same is scored again case by
-        case, so only the case that raises is lost (None)."""
-        out: list[dict[int, Score] | None] = [{} for _ in batch]
+        case, so only the case that raises is lost (None). A scorer in a case's `skips` (the
+        expensive tier's, for a case not chosen) is not run on it."""
+        out: list[dict[int, Score] | None] = [{} for _ in every]
         for index, scorer in self._batched:
+            runs = [k for k, skipped in enumerate(skips) if index not in skipped]
+            for k, skipped in enumerate(skips):
+                if index in skipped and (scores := out[k]) is not None:
+                    scores[index] = skipped[index]
+            if not runs:
+                continue
+            batch, copies = [every[k] for k in runs], [every_copy[k] for k in runs]
             duration = self.metrics.score_duration.labels(scorer.name)
             started = time.perf_counter()
             try:
                 rows = run_scorers_batch([scorer], batch, redacted=copies)
             except Exception:  # run_scorers_batch never raises for a scorer's sake: a bug of ours
                 log.exception("scoring a batch of %d cases failed; scoring them one by one", len(batch))
-                for k, (case, copy) in enumerate(zip(batch, copies, strict=True)):
+                for k, case, copy in zip(runs, batch, copies, strict=True):
                     scores = out[k]
                     if scores is None:
                         continue
@@ -530,7 +585,7 @@ class Worker:
                     duration.observe(time.perf_counter() - started)
                 continue
             each = (time.perf_counter() - started) / len(batch)
-            for k, (score,) in enumerate(rows):
+            for k, (score,) in zip(runs, rows, strict=True):
                 scores = out[k]
                 if scores is not None:
                     scores[index] = score

@@ -65,3 +65,25 @@ def test_thursday_pages_for_the_bugged_locale_only_and_the_gate_goes_red_then_gr
     assert "gate FAILED" in (tmp_path / "gate-bugged_app.txt").read_text()
     assert "gate PASSED" in (tmp_path / "gate-fixed_app.txt").read_text()
     assert (tmp_path / "thursday.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.prometheus
+@pytest.mark.timeout(600)
+def test_every_call_scored_at_1000_an_hour_pages_for_a_two_percent_locale(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cheap tier (every LLM call, sampling.rate 1) at a steady 1,000 calls an hour: es-ES with
+    2 % of them brings about 20 scored cases an hour, enough for the drift rule's guard, and its
+    bug pages within the hour; nothing else does."""
+    config = tmp_path / "cheap-tier.yaml"
+    config.write_text("sampling:\n  rate: 1.0\n")
+    argv = ["thursday", "--config", str(config), "--peak-calls", "1000", "--flat", "--bugged-share", "0.02"]
+    code = main([*argv, "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    calls = int(re.search(rf"{BUGGED} (\d+)$", out, re.MULTILINE).group(1))
+    assert calls / (7 * 24 + 16) >= 19.5, out  # about 20 cheap-tier scores an hour
+    fired = re.findall(r"^  (Eval\w+) (\w+)=(\S+) ", out, re.MULTILINE)
+    assert set(fired) == {("EvalGroundednessDropVsBaseline", "locale", BUGGED)}, out
+    delay = int(re.search(rf"{BUGGED} paged (\d+) minutes after the bug started", out).group(1))
+    assert 0 < delay <= 60

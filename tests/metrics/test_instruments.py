@@ -52,8 +52,25 @@ def test_skips_and_errors_are_counted_not_observed() -> None:
         )
         == 1
     )
-    assert registry.get_sample_value("evalstream_judge_tokens_total") == 12
+    assert registry.get_sample_value("evalstream_judge_tokens_total", {"locale": "unknown"}) == 12
     assert b"app_eval_judge_count{" not in generate_latest(registry)  # declared, but nothing observed
+
+
+def test_judge_spend_is_per_tier_slice_and_the_inclusion_gauge_forgets_gone_slices() -> None:
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(
+        registry, prefix="app_eval", label_names=LABELS, max_label_values=50, tier_label="tenant"
+    )
+    metrics.record(_case(tenant="acme", locale="de-DE"), Score.scored("judge", 0.8, tokens=30))
+    metrics.record(_case(tenant="acme", locale="fr-FR"), Score.scored("judge", 0.6, tokens=20))
+    metrics.record(_case(tenant="globex"), Score.skipped("judge", "tier"))
+    assert registry.get_sample_value("evalstream_judge_tokens_total", {"tenant": "acme"}) == 50
+    assert registry.get_sample_value("evalstream_judge_tokens_total", {"tenant": "globex"}) is None
+    metrics.set_inclusion({"acme": 0.25, "globex": 1.0})
+    assert registry.get_sample_value("evalstream_tier_inclusion_ratio", {"tenant": "acme"}) == 0.25
+    metrics.set_inclusion({"globex": 0.5})
+    assert registry.get_sample_value("evalstream_tier_inclusion_ratio", {"tenant": "acme"}) is None
+    assert registry.get_sample_value("evalstream_tier_inclusion_ratio", {"tenant": "globex"}) == 0.5
 
 
 def test_cardinality_guard_folds_excess_values_and_counts_them() -> None:
