@@ -3,7 +3,8 @@
 One request is built once with placeholder trace ids and cut at their positions; request `i` is
 then the pieces joined around 25 ids derived from (seed, i), so a sender does no protobuf work and
 the traffic is the same bytes for every peer it drives. Each trace: an HTTP server root span with a
-locale and a tenant, 18 DB / HTTP client children and one GenAI chat span with content.
+locale and a tenant, 18 DB / HTTP client children and one GenAI chat span with content (with
+`llm_every=N`, only every N-th trace of a request calls the LLM; the others have a 19th DB child).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def _span(
     )
 
 
-def _trace_spans(trace_id: bytes, rng: random.Random, t: int) -> list[Span]:
+def _trace_spans(trace_id: bytes, rng: random.Random, t: int, llm_call: bool = True) -> list[Span]:
     root = rng.randbytes(8)
     start = _BASE_NS + t * 1_000_000_000
     spans = [
@@ -68,7 +69,7 @@ def _trace_spans(trace_id: bytes, rng: random.Random, t: int) -> list[Span]:
             app__tenant=f"tenant-{t % 7}",
         )
     ]
-    for c in range(SPANS_PER_TRACE - 2):
+    for c in range(SPANS_PER_TRACE - 2 if llm_call else SPANS_PER_TRACE - 1):
         if c % 2 == 0:
             spans.append(
                 _span(
@@ -102,6 +103,8 @@ def _trace_spans(trace_id: bytes, rng: random.Random, t: int) -> list[Span]:
                     http__response__status_code=200,
                 )
             )
+    if not llm_call:
+        return spans
     question = f"Where is my order {t}? It was supposed to arrive on Monday and the tracking page is empty."
     answer = f"Order {t} left the warehouse yesterday; the carrier updates tracking within 24 hours."
     spans.append(
@@ -144,11 +147,16 @@ def _trace_spans(trace_id: bytes, rng: random.Random, t: int) -> list[Span]:
 class RequestLoad:
     """Request bodies of the issue-14 load: `body(i)` is request i, the same bytes on every call."""
 
-    def __init__(self, seed: int = 14) -> None:
+    def __init__(self, seed: int = 14, llm_every: int = 1) -> None:
         rng = random.Random(seed)
         self.seed = seed
+        self.llm_every = llm_every
         placeholders = [b"\xa5PLACEHOLDER%03d\x5a" % t for t in range(TRACES_PER_REQUEST)]
-        spans = [s for t, tid in enumerate(placeholders) for s in _trace_spans(tid, rng, t)]
+        spans = [
+            s
+            for t, tid in enumerate(placeholders)
+            for s in _trace_spans(tid, rng, t, llm_call=t % llm_every == 0)
+        ]
         request = ExportTraceServiceRequest(
             resource_spans=[
                 ResourceSpans(
