@@ -14,8 +14,10 @@ to its topic, their bytes (key + value as produced, and as stored on the broker 
 trace ids those records carry (the two peers must keep the same traces). `--rates 0.05,0.25,1`
 also runs our receiver at higher sampling rates (the cheap tier's cost; the Collector stays at 5 %:
 it keeps the same traces as the 5 % receiver, and a subset of each higher rate's), and
-`--llm-every 10` makes only one trace in ten call the LLM. The parse floor is measured in this
-process on the same bytes: `ExportTraceServiceRequest.FromString` plus each span's trace id.
+`--llm-every 10` makes only one trace in ten call the LLM (our receiver then forwards only the traces
+with an LLM call unless `--label-spans all`: it is compared with those of the Collector's). The
+parse floor is measured in this process on the same bytes: `ExportTraceServiceRequest.FromString`
+plus each span's trace id.
 Ratios are from this one run; the machine may be shared, so absolute numbers are noisy, the ratios
 much less.
 """
@@ -222,9 +224,16 @@ def start_collector(workdir: pathlib.Path, binary: str, bootstrap: str, topic: s
 
 
 def receiver_config(
-    endpoint: str, metrics: str, bootstrap: str, topic: str, priority: bool, rate: float = RATE
+    endpoint: str,
+    metrics: str,
+    bootstrap: str,
+    topic: str,
+    priority: bool,
+    rate: float = RATE,
+    label_spans: str | None = None,
 ) -> dict:
     return {
+        **({"slices": {"label_spans": label_spans}} if label_spans else {}),
         "receiver": {"grpc": {"endpoint": endpoint}, "http": {"endpoint": ""}},  # 4318 may be taken
         "metrics": {"endpoint": metrics},
         "sampling": {"rate": rate, "hash_seed": 0, **({} if priority else {"priority_attribute": ""})},
@@ -237,13 +246,21 @@ def receiver_config(
 
 
 def start_receiver(
-    workdir: pathlib.Path, bootstrap: str, topic: str, *, priority: bool = True, rate: float = RATE
+    workdir: pathlib.Path,
+    bootstrap: str,
+    topic: str,
+    *,
+    priority: bool = True,
+    rate: float = RATE,
+    label_spans: str | None = None,
 ) -> Server:
     endpoint, metrics = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     name = "evalstream receiver" + ("" if priority else ", override off")
     name += "" if rate == RATE else f", rate {rate:.0%}"
     config = workdir / f"receiver-{topic}.yaml"
-    config.write_text(yaml.safe_dump(receiver_config(endpoint, metrics, bootstrap, topic, priority, rate)))
+    config.write_text(
+        yaml.safe_dump(receiver_config(endpoint, metrics, bootstrap, topic, priority, rate, label_spans))
+    )
     log_path = workdir / f"receiver-{topic}.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "processor", "receiver", "--config", str(config)],
@@ -377,6 +394,8 @@ def command_line(args: argparse.Namespace) -> str:
         flags.append("--rates " + ",".join(f"{rate:g}" for rate in args.rates))
     if args.llm_every != 1:
         flags.append(f"--llm-every {args.llm_every}")
+    if args.label_spans:
+        flags.append(f"--label-spans {args.label_spans}")
     return ".venv/bin/python bench/vs_collector.py " + " ".join(flags)
 
 
@@ -418,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
         help=f"our receiver's sampling rates, comma-separated (default {RATE}; the Collector keeps {RATE})",
     )
     parser.add_argument("--llm-every", type=int, default=1, help="only every N-th trace calls the LLM")
+    parser.add_argument(
+        "--label-spans", choices=["llm_traces", "all"], help="our receiver's slices.label_spans"
+    )
     parser.add_argument("--bootstrap", help="use this running broker instead of starting one")
     parser.add_argument("--otelcol", help="Collector binary (default: deploy/collector/build-otelcol.sh)")
     args = parser.parse_args(argv)
@@ -444,7 +466,14 @@ def main(argv: list[str] | None = None) -> int:
             ]
             for rate in args.rates:
                 key = "receiver" if rate == RATE else f"receiver_{rate:g}"
-                peers.append((key, lambda t, rate=rate: start_receiver(workdir, bootstrap, t, rate=rate)))
+                peers.append(
+                    (
+                        key,
+                        lambda t, rate=rate: start_receiver(
+                            workdir, bootstrap, t, rate=rate, label_spans=args.label_spans
+                        ),
+                    )
+                )
             if args.override_off:
                 peers.append(
                     ("receiver_off", lambda t: start_receiver(workdir, bootstrap, t, priority=False))
@@ -481,15 +510,25 @@ def main(argv: list[str] | None = None) -> int:
                 for i in range(first, first + args.warmup + args.requests)
                 for tid in load.trace_ids(i)
             }
+            # by default our receiver forwards only traces with an LLM call: compare with those
+            reference, which = rows[0].keys, ""
+            if args.llm_every != 1 and args.label_spans != "all":
+                reference = reference & {
+                    tid.hex().encode()
+                    for i in range(first, first + args.warmup + args.requests)
+                    for t, tid in enumerate(load.trace_ids(i))
+                    if t % args.llm_every == 0
+                }
+                which = " with an LLM call"
             for (key, _), row in zip(peers[1:], rows[1:], strict=True):
                 if key.startswith("receiver_"):  # a higher rate keeps every trace the 5 % keep, and more
-                    same = row.keys >= rows[0].keys
+                    same = row.keys >= reference
                     verdict = "a superset" if same else "NOT A SUPERSET"
                 else:
-                    same = row.keys == rows[0].keys
+                    same = row.keys == reference
                     verdict = "identical" if same else "DIFFERENT"
                 print(
-                    f"kept traces: {row.name} {len(row.keys)}, Collector {len(rows[0].keys)}: "
+                    f"kept traces: {row.name} {len(row.keys)}, Collector{which} {len(reference)}: "
                     f"{verdict}; of {len(expected)} sent"
                 )
                 if not same or not row.keys <= expected:

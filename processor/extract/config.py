@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
+LABEL_SPANS_LLM_TRACES = "llm_traces"  # label spans only of traces with an LLM call (receiver side)
+LABEL_SPANS_ALL = "all"  # label spans of every sampled trace
+LABEL_SPANS = (LABEL_SPANS_LLM_TRACES, LABEL_SPANS_ALL)
+
 
 def _default_labels() -> dict[str, list[str]]:
     return {
@@ -40,6 +44,8 @@ def _default_labels() -> dict[str, list[str]]:
 @dataclass(frozen=True)
 class SlicesConfig:
     labels: dict[str, list[str]] = field(default_factory=_default_labels)
+    # which label-carrying spans of a sampled trace the receiver forwards (processor/extract/select.py)
+    label_spans: str = LABEL_SPANS_LLM_TRACES
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -58,4 +64,7 @@ class SlicesConfig:
                 problems.append(f"{path}.labels: {name!r} is not a valid Prometheus label name")
             if not keys:
                 problems.append(f"{path}.labels.{name}: needs at least one attribute key")
+        if self.label_spans not in LABEL_SPANS:
+            choices = ", ".join(LABEL_SPANS)
+            problems.append(f"{path}.label_spans: must be one of {choices}, got {self.label_spans!r}")
         return problems

@@ -2,15 +2,20 @@
 
 The sampler decides on the trace id first; attributes are read only for the traces it keeps
 (most spans in real traffic are not LLM calls, and reading attributes is the expensive part).
-Of a kept trace we forward its LLM spans, retrieval spans, and spans carrying a slice label key:
-the label spans go along even when this request holds no LLM call of that trace, because the
-LLM span may already be on its way in an earlier export, or come in a later one.
+Of a kept trace we forward its LLM spans, retrieval spans, and spans carrying a slice label key.
+Which label spans go along is `slices.label_spans`: `all` forwards them even when this request holds
+no LLM call of that trace (the LLM span may be in an earlier export, or come in a later one), which
+at a high sampling rate means a record for every labelled trace, LLM call or not; `llm_traces` (the
+default) forwards them only for traces with an LLM or retrieval span in the same request, or one
+this receiver forwarded shortly before (`LlmTraceMemory`: a root span is exported after its children).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, islice
 from operator import attrgetter
 from typing import Any, Generic
 
@@ -19,8 +24,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from processor.extract.classify import SpanRole, inspect_attributes
-from processor.extract.config import SlicesConfig
+from processor.extract.classify import MARKER_KEYS, SpanRole, inspect_attributes
+from processor.extract.config import LABEL_SPANS_ALL, SlicesConfig
 from processor.extract.genai import is_content_event
 from processor.extract.otlp import (
     LAYOUT,
@@ -50,8 +55,39 @@ class TraceSelection:
     traces_sampled: int = 0
     llm_calls_found: int = 0
     spans_kept: int = 0
+    label_spans_held_back: int = 0  # label-carrying spans of traces with no LLM call known (`llm_traces`)
     rejected: int = 0
     rejected_reason: str = ""
+
+
+class LlmTraceMemory:
+    """The ids of the last `capacity` traces in which this receiver found an LLM or retrieval span.
+
+    With `slices.label_spans: llm_traces`, a label-carrying span whose trace has no LLM call in its
+    own request still goes along when its trace is remembered here: an SDK exports a span when it
+    ends, children before their parent, so a root span usually arrives with or after its LLM call.
+    Bounded (oldest forgotten first); shared by the receiver's request threads.
+    """
+
+    def __init__(self, capacity: int = 65_536) -> None:
+        self.capacity = capacity
+        self._ids: dict[bytes, None] = {}  # insertion-ordered: the oldest first
+        self._lock = threading.Lock()
+
+    def __contains__(self, trace_id: bytes) -> bool:
+        return trace_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def remember(self, trace_ids: Iterable[bytes]) -> None:
+        with self._lock:
+            ids = self._ids
+            for trace_id in trace_ids:
+                ids.pop(trace_id, None)  # re-seen: now the newest
+                ids[trace_id] = None
+            for oldest in list(islice(ids, max(0, len(ids) - self.capacity))):
+                del ids[oldest]
 
 
 @dataclass
@@ -66,9 +102,13 @@ class LogSelection:
 
 
 def select_traces(
-    request: ExportTraceServiceRequest, sampler: Sampler, slices: SlicesConfig
+    request: ExportTraceServiceRequest,
+    sampler: Sampler,
+    slices: SlicesConfig,
+    memory: LlmTraceMemory | None = None,
 ) -> TraceSelection:
-    """Keep, per sampled trace, its LLM, retrieval and label-carrying spans.
+    """Keep, per sampled trace, its LLM, retrieval and label-carrying spans (which label spans:
+    `slices.label_spans`; `memory` remembers traces with an LLM call across requests, see module doc).
 
     The sampler decides which spans are kept (`processor.sampler.Sampler`: the hash per trace id,
     and a span's own override). Asking for overrides means one scan of the keys of every span; a
@@ -85,12 +125,13 @@ def select_traces(
             f"{result.rejected} span(s) with an invalid trace id or span id "
             f"(must be {TRACE_ID_LEN} and {SPAN_ID_LEN} bytes, not all zero)"
         )
-    _group_kept(request, candidates, slices.attribute_keys, result)
+    _group_kept(request, candidates, slices, memory, result)
     return result
 
 
 _TRACE_ID = attrgetter("trace_id")
 _SPAN_ID = attrgetter("span_id")
+_KEY = attrgetter("key")
 _ZERO_SPAN_ID = bytes(SPAN_ID_LEN)
 
 Candidate = tuple[int, int, Span]  # (resource index, scope index, span) of a span of a kept trace
@@ -180,19 +221,41 @@ def _count_traces(decisions: dict[bytes, bool] | dict[bytes, bool | None], resul
 def _group_kept(
     request: ExportTraceServiceRequest,
     candidates: list[Candidate],
-    label_keys: frozenset[str],
+    slices: SlicesConfig,
+    memory: LlmTraceMemory | None,
     result: TraceSelection,
 ) -> None:
     """Of the kept traces' spans, the LLM, retrieval and label ones, one request per trace id."""
-    per_trace = _PerTrace(request)
-    for rs_index, ss_index, span in candidates:
-        role, labelled = inspect_attributes(span.attributes, label_keys)
+    label_keys = slices.attribute_keys
+    wanted_keys = label_keys | MARKER_KEYS
+    chosen: list[tuple[Candidate, bool]] = []  # (span, carries labels only), in request order
+    with_llm: set[bytes] = set()  # traces with an LLM or retrieval span in this request
+    for candidate in candidates:
+        attributes = candidate[2].attributes
+        # most spans carry none of these keys: a C-level test of the keys alone settles them
+        if wanted_keys.isdisjoint(map(_KEY, attributes)):
+            continue
+        role, labelled = inspect_attributes(attributes, label_keys)
+        if role is SpanRole.OTHER:
+            if labelled:
+                chosen.append((candidate, True))
+            continue
         if role is SpanRole.LLM:
             result.llm_calls_found += 1
-        elif role is SpanRole.OTHER and not labelled:
+        with_llm.add(candidate[2].trace_id)
+        chosen.append((candidate, False))
+    every_label_span = slices.label_spans == LABEL_SPANS_ALL
+    per_trace = _PerTrace(request)
+    for (rs_index, ss_index, span), labels_only in chosen:
+        trace_id = span.trace_id
+        known = trace_id in with_llm or (memory is not None and trace_id in memory)
+        if labels_only and not every_label_span and not known:
+            result.label_spans_held_back += 1
             continue
-        per_trace.add(span.trace_id, rs_index, ss_index, span)
+        per_trace.add(trace_id, rs_index, ss_index, span)
         result.spans_kept += 1
+    if memory is not None and with_llm and not every_label_span:
+        memory.remember(with_llm)
     result.traces = per_trace.requests
 
 
@@ -263,4 +326,4 @@ def select_logs(request: ExportLogsServiceRequest, sampler: Sampler) -> LogSelec
     return result
 
 
-__all__ = ["LogSelection", "TraceSelection", "select_logs", "select_traces"]
+__all__ = ["LlmTraceMemory", "LogSelection", "TraceSelection", "select_logs", "select_traces"]

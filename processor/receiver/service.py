@@ -10,6 +10,7 @@ raised as `processor.errors` types and turned into statuses by `status.py` alone
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import threading
 import time
@@ -100,7 +101,8 @@ class Receiver:
         producer: where records go; the receiver neither starts nor stops it.
         registry: where the self-metrics are registered.
         select_traces / select_logs: the extractor's selection functions (default:
-            processor.extract.select_traces / select_logs); unit tests pass stand-ins.
+            processor.extract.select_traces, with this receiver's `LlmTraceMemory`, / select_logs);
+            unit tests pass stand-ins.
         health_interval_s: how often the health status follows `producer.ready()`.
         redactor: set (`redaction.in_receiver`): the GenAI content attributes and log bodies of the
             forwarded data are redacted before they reach the transport.
@@ -123,7 +125,10 @@ class Receiver:
         self._sampler = sampler
         self._slices = slices
         self._producer = producer
-        self._select_traces: SelectTraces = select_traces or extract.select_traces
+        # one memory of traces with an LLM call per receiver: their later label spans go along too
+        self._select_traces: SelectTraces = select_traces or functools.partial(
+            extract.select_traces, memory=extract.LlmTraceMemory()
+        )
         self._select_logs: SelectLogs = select_logs or extract.select_logs
         self._metrics = metrics = ReceiverMetrics(registry)
         self._items = {

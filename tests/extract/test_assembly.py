@@ -10,7 +10,15 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from processor.demo.replay import load_flavour as load
-from processor.extract import SpanRole, TraceAssembly, classify, extract, select_logs, select_traces
+from processor.extract import (
+    LlmTraceMemory,
+    SpanRole,
+    TraceAssembly,
+    classify,
+    extract,
+    select_logs,
+    select_traces,
+)
 from processor.extract.config import SlicesConfig
 from processor.sampler.config import SamplingConfig
 from processor.sampler.trace_id import TraceIdSampler
@@ -40,9 +48,10 @@ def test_split_delivery_gives_the_same_cases(otlp_fixtures: pathlib.Path, flavou
     whole = extract(traces, logs)
     child = _only(traces, lambda s: classify(s) is SpanRole.LLM)
     parent = _only(traces, lambda s: classify(s) is not SpanRole.LLM)
-    # through the receiver's selection, as in production: three separate exports
-    child_sel = select_traces(child, ALL, SLICES).traces
-    parent_sel = select_traces(parent, ALL, SLICES).traces
+    # through the receiver's selection, as in production: three separate exports to one receiver
+    memory = LlmTraceMemory()
+    child_sel = select_traces(child, ALL, SLICES, memory).traces
+    parent_sel = select_traces(parent, ALL, SLICES, memory).traces
     log_sel = select_logs(logs, ALL).logs if logs is not None else {}
     for trace_id, expected in zip(sorted(child_sel), sorted(whole, key=lambda c: c.trace_id), strict=True):
         assembly = TraceAssembly()

@@ -10,7 +10,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from processor.demo.replay import FLAVOURS
 from processor.demo.replay import load_flavour as load
-from processor.extract import SpanRole, classify, select_logs, select_traces
+from processor.extract import LlmTraceMemory, SpanRole, classify, select_logs, select_traces
+from processor.extract.classify import inspect_attributes
 from processor.extract.config import SlicesConfig
 from processor.sampler.config import SamplingConfig
 from processor.sampler.trace_id import TraceIdSampler
@@ -19,6 +20,7 @@ from tests.extract.conftest import log, logs_request, span, traces_request
 ALL = TraceIdSampler(SamplingConfig(rate=1.0))
 NONE = TraceIdSampler(SamplingConfig(rate=0.0))
 SLICES = SlicesConfig()
+EVERY_LABEL_SPAN = SlicesConfig(label_spans="all")
 
 
 def _mixed_trace(trace: int = 1) -> list:
@@ -102,13 +104,13 @@ def test_garbage_attribute_values_do_not_crash() -> None:
         span(1, 3, None, llm__request__type=7, gen_ai__system=True),
         span(1, 4, None, gen_ai__operation__name="chat", gen_ai__provider__name=""),
     ]
-    result = select_traces(traces_request(spans), ALL, SLICES)
+    result = select_traces(traces_request(spans), ALL, EVERY_LABEL_SPAN)
     assert result.llm_calls_found == 0
     assert _span_ids(result.traces[(1).to_bytes(16, "big")]) == [2]  # carries app.locale
 
 
 def test_custom_slice_keys_decide_what_label_spans_are_kept() -> None:
-    slices = SlicesConfig(labels={"team": ["app.team"]})
+    slices = SlicesConfig(labels={"team": ["app.team"]}, label_spans="all")
     spans = [span(1, 1, None, app__team="search"), span(1, 2, None, app__locale="en-US")]
     assert _span_ids(select_traces(traces_request(spans), ALL, slices).traces[(1).to_bytes(16, "big")]) == [1]
 
@@ -123,7 +125,7 @@ def test_sampling_priority_overrides_per_span() -> None:
     never = select_traces(traces_request(spans), NONE, SLICES)
     assert list(never.traces) == [(1).to_bytes(16, "big")]  # > 0 keeps its trace at rate 0
     assert _span_ids(never.traces[(1).to_bytes(16, "big")]) == [1, 2]
-    always = select_traces(traces_request(spans), ALL, SLICES)
+    always = select_traces(traces_request(spans), ALL, EVERY_LABEL_SPAN)
     assert _span_ids(always.traces[(2).to_bytes(16, "big")]) == [4]  # 0 drops exactly that span
     off = TraceIdSampler(SamplingConfig(rate=0.0, priority_attribute=""))
     assert select_traces(traces_request(spans), off, SLICES).traces == {}
@@ -252,3 +254,117 @@ def test_priority_override_applies_when_the_bytes_carry_the_key() -> None:
     request = traces_request(spans)
     kept = select_traces(request, NONE.for_request(request.SerializeToString()), SLICES)
     assert list(kept.traces) == [(1).to_bytes(16, "big")]
+
+
+# --- which label spans go along (slices.label_spans) ---------------------------------------------
+
+LLM = {"gen_ai__operation__name": "chat", "gen_ai__provider__name": "openai"}
+TRACE = (1).to_bytes(16, "big")
+
+
+def test_label_spans_of_a_trace_without_an_llm_call_are_held_back_by_default() -> None:
+    spans = [span(1, 1, None, app__locale="en-US"), span(1, 2, 1, db__system="postgresql")]
+    held = select_traces(traces_request(spans), ALL, SLICES)
+    assert held.traces == {}
+    assert (held.spans_kept, held.label_spans_held_back) == (0, 1)
+    every = select_traces(traces_request(spans), ALL, EVERY_LABEL_SPAN)
+    assert _span_ids(every.traces[TRACE]) == [1]
+    assert every.label_spans_held_back == 0
+
+
+def test_label_spans_go_along_with_an_llm_or_retrieval_span_of_their_trace_in_the_request() -> None:
+    spans = [
+        span(1, 1, None, app__locale="en-US"),
+        span(1, 2, 1, **LLM),
+        span(2, 3, None, app__locale="de-DE"),
+        span(2, 4, 3, openinference__span__kind="RETRIEVER"),
+        span(3, 5, None, app__locale="fr-FR"),  # a trace without either: held back
+    ]
+    result = select_traces(traces_request(spans), ALL, SLICES)
+    assert list(result.traces) == [TRACE, (2).to_bytes(16, "big")]
+    assert _span_ids(result.traces[TRACE]) == [1, 2]  # request order kept
+    assert _span_ids(result.traces[(2).to_bytes(16, "big")]) == [3, 4]
+    assert (result.spans_kept, result.label_spans_held_back, result.llm_calls_found) == (4, 1, 1)
+
+
+def test_a_root_exported_after_its_llm_call_goes_along_when_the_memory_knows_the_trace() -> None:
+    child = traces_request([span(1, 2, 1, **LLM)])
+    root = traces_request([span(1, 1, None, app__locale="en-US")])
+    memory = LlmTraceMemory()
+    assert TRACE not in memory
+    assert _span_ids(select_traces(child, ALL, SLICES, memory).traces[TRACE]) == [2]
+    assert TRACE in memory
+    assert _span_ids(select_traces(root, ALL, SLICES, memory).traces[TRACE]) == [1]
+    # without the memory (or with another receiver's) the late root is held back
+    assert select_traces(root, ALL, SLICES).traces == {}
+    assert select_traces(root, ALL, SLICES, LlmTraceMemory()).label_spans_held_back == 1
+
+
+def test_a_root_exported_before_its_llm_call_is_held_back() -> None:
+    memory = LlmTraceMemory()
+    root = traces_request([span(1, 1, None, app__locale="en-US")])
+    assert select_traces(root, ALL, SLICES, memory).traces == {}
+    assert TRACE not in memory  # a label span alone does not make its trace an LLM trace
+    select_traces(traces_request([span(1, 2, 1, **LLM)]), ALL, SLICES, memory)
+    assert TRACE in memory
+
+
+def test_the_memory_is_bounded_and_forgets_the_oldest_first() -> None:
+    memory = LlmTraceMemory(capacity=3)
+    ids = [bytes([i]) * 16 for i in range(1, 6)]
+    memory.remember(ids[:3])
+    memory.remember([ids[0]])  # seen again: now the newest
+    memory.remember(ids[3:])
+    assert len(memory) == 3
+    assert [i in memory for i in ids] == [True, False, False, True, True]
+
+
+def test_with_every_label_span_the_memory_is_not_filled() -> None:
+    memory = LlmTraceMemory()
+    select_traces(traces_request([span(1, 2, 1, **LLM)]), ALL, EVERY_LABEL_SPAN, memory)
+    assert len(memory) == 0
+
+
+def test_label_spans_setting_is_validated() -> None:
+    assert SlicesConfig().validate("slices") == []
+    assert SlicesConfig(label_spans="all").validate("slices") == []
+    assert SlicesConfig(label_spans="some").validate("slices") == [
+        "slices.label_spans: must be one of llm_traces, all, got 'some'"
+    ]
+
+
+def _inspected_everywhere(
+    request: ExportTraceServiceRequest, slices: SlicesConfig
+) -> list[tuple[bytes, bytes]]:
+    """The (trace id, span id) a selection keeps at rate 1 with every label span, found the slow way:
+    `inspect_attributes` on every span, no key test first."""
+    kept = []
+    for rs in request.resource_spans:
+        for ss in rs.scope_spans:
+            for s in ss.spans:
+                if len(s.trace_id) != 16 or not any(s.trace_id) or len(s.span_id) != 8 or not any(s.span_id):
+                    continue
+                role, labelled = inspect_attributes(s.attributes, slices.attribute_keys)
+                if role is not SpanRole.OTHER or labelled:
+                    kept.append((s.trace_id, s.span_id))
+    return kept
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_key_test_keeps_exactly_what_inspecting_every_span_keeps(seed: int) -> None:
+    rng = random.Random(2000 + seed)
+    request = _random_request(rng, priority=False)
+    for s in (s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans):
+        if rng.random() < 0.2:  # markers of the other conventions, and label keys of every label
+            key = rng.choice(
+                ["llm.request.type", "gen_ai.system", "tenant.id", "gen_ai.request.model", "language"]
+            )
+            s.attributes.add(key=key).value.string_value = rng.choice(["chat", "OpenAI", "x"])
+    result = select_traces(request, ALL, EVERY_LABEL_SPAN)
+    kept = [(s.trace_id, s.span_id) for out in result.traces.values() for s in _all_spans(out)]
+    assert sorted(kept) == sorted(_inspected_everywhere(request, EVERY_LABEL_SPAN))
+    assert result.spans_kept == len(kept)
+
+
+def _all_spans(request: ExportTraceServiceRequest) -> list:
+    return [s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans]

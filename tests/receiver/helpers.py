@@ -39,6 +39,7 @@ def trace_request(trace_ids: Sequence[bytes], *, bad_ids: int = 0) -> ExportTrac
         chat.attributes.extend(
             [
                 kv("gen_ai.operation.name", "chat"),
+                kv("gen_ai.provider.name", "openai"),
                 kv("gen_ai.request.model", "gpt-4o-mini"),
                 kv("gen_ai.usage.input_tokens", 12),
             ]
