@@ -63,11 +63,12 @@ def test_defaults_match_the_documented_ones() -> None:
     config = parse({})
     assert config.receiver.grpc.endpoint == "localhost:4317"
     assert config.receiver.grpc.max_recv_msg_size_mib == 64
-    assert config.sampling.rate == 0.05
+    assert config.sampling.rate == 1.0
     assert config.kafka.embedded
     assert config.metrics.endpoint == "localhost:9464"
     assert config.metrics.prefix == "app_eval"
     assert config.slices.names == ("service", "model", "prompt_version", "tenant", "locale")
+    assert config.slices.label_spans == "llm_traces"
 
 
 def test_dollar_dollar_is_a_literal_dollar() -> None:

@@ -223,7 +223,8 @@ def _pipeline_alerts(alerts: AlertsConfig) -> list[dict[str, Any]]:
                 "description": (
                     "Cases are being skipped because the LLM-judge token budget ran out "
                     '(evalstream_worker_skipped_cases_total{reason="budget"}); that scorer\'s series only '
-                    "cover part of the sample. Raise the budget or lower sampling.rate."
+                    "cover part of the sample. Raise the budget or give the judge fewer cases "
+                    "(worker.tiers); lowering sampling.rate would also thin the cheap scorers' cases."
                 ),
                 "runbook": RUNBOOK,
             },

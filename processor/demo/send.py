@@ -69,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"sent {traces_sent} traces, one LLM call each ({len(flavours)} captures x {args.times}), "
         f"to {args.endpoint}.\n"
-        "The receiver scores the share set by sampling.rate (5% by default; --set sampling.rate=1 "
-        "scores every trace). Scores reach /metrics once worker.assembly_window_s (5 s) has passed:\n"
+        "The receiver scores the share set by sampling.rate (every trace by default; --set "
+        "sampling.rate=0.05 scores one in twenty).\n"
+        "Scores reach /metrics once worker.assembly_window_s (5 s) has passed:\n"
         "  curl -s localhost:9464/metrics | grep '^app_eval_relevance_count'"
     )
     return 0

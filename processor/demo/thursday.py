@@ -3,8 +3,8 @@
 1. Traffic: a week of multilingual support-bot calls plus day 8 (promtool's clock starts on Thursday
    1970-01-01, so day 8 is a Thursday), about `--peak-calls` LLM calls an hour at the busiest hour,
    quiet nights, lighter weekends, Poisson volumes, an hour-to-hour varying share of unhelpful
-   answers. es-ES has 4 % of the traffic. The real sampler (`sampling.rate`, 5 % by default) keeps
-   whole traces by trace id. On day 8 at 10:00 es-ES starts citing the retired policy (v3 figures)
+   answers. es-ES has 4 % of the traffic. The real sampler (`sampling.rate`, every trace by default)
+   keeps whole traces by trace id. On day 8 at 10:00 es-ES starts citing the retired policy (v3 figures)
    while retrieval still returns the current article (v4): answers that read fine.
 2. Scores: every sampled call is an `EvalCase` scored by the configured scorers (`scorers.enabled`,
    built by `processor.scorers`), and counted in the workers' own histograms (`WorkerMetrics`).
@@ -429,7 +429,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--peak-calls",
         type=float,
-        default=24000,
+        default=1200,  # every call is scored at the default sampling.rate
         metavar="N",
         help="LLM calls in the busiest hour, all locales (default %(default)g)",
     )

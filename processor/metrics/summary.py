@@ -1,7 +1,7 @@
 """A periodic one-line log of the flow (received -> sampled -> scored), read from the registry.
 
 The counters already exist for Prometheus; this only reads them, so the log and `/metrics` never
-disagree. At the 5 % default a newcomer who sends 48 traces sees one score: the line says how many
+disagree. At a 5 % rate a newcomer who sends 48 traces sees one score: the line says how many
 were received and sampled, at which rate, and how to change it.
 """
 

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    rate: float = 0.05  # fraction of traces kept, 0..1 (the Collector's sampling_percentage / 100)
+    # fraction of traces kept, 0..1 (the Collector's sampling_percentage / 100). Every LLM call of a
+    # kept trace gets the cheap scorers, so 1.0: a slice with 2 % of 1,000 calls an hour still gets
+    # its 20 cases an hour; the judge sees a per-slice subsample (worker.tiers)
+    rate: float = 1.0
     hash_seed: int = 0  # the Collector's hash_seed: give every replica (and Collector) the same one
     priority_attribute: str = "sampling.priority"  # 0 drops, > 0 keeps; empty disables the override
 
