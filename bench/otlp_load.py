@@ -4,7 +4,8 @@ One request is built once with placeholder trace ids and cut at their positions;
 then the pieces joined around 25 ids derived from (seed, i), so a sender does no protobuf work and
 the traffic is the same bytes for every peer it drives. Each trace: an HTTP server root span with a
 locale and a tenant, 18 DB / HTTP client children and one GenAI chat span with content (with
-`llm_every=N`, only every N-th trace of a request calls the LLM; the others have a 19th DB child).
+`llm_every=N`, only every N-th trace of a request calls the LLM, with 0 none; the others have a
+19th DB child).
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ class RequestLoad:
         spans = [
             s
             for t, tid in enumerate(placeholders)
-            for s in _trace_spans(tid, rng, t, llm_call=t % llm_every == 0)
+            for s in _trace_spans(tid, rng, t, llm_call=llm_every > 0 and t % llm_every == 0)
         ]
         request = ExportTraceServiceRequest(
             resource_spans=[

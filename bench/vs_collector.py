@@ -436,7 +436,9 @@ def main(argv: list[str] | None = None) -> int:
         default=[RATE],
         help=f"our receiver's sampling rates, comma-separated (default {RATE}; the Collector keeps {RATE})",
     )
-    parser.add_argument("--llm-every", type=int, default=1, help="only every N-th trace calls the LLM")
+    parser.add_argument(
+        "--llm-every", type=int, default=1, help="only every N-th trace calls the LLM; 0: none"
+    )
     parser.add_argument(
         "--label-spans", choices=["llm_traces", "all"], help="our receiver's slices.label_spans"
     )
@@ -517,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
                     tid.hex().encode()
                     for i in range(first, first + args.warmup + args.requests)
                     for t, tid in enumerate(load.trace_ids(i))
-                    if t % args.llm_every == 0
+                    if args.llm_every > 0 and t % args.llm_every == 0
                 }
                 which = " with an LLM call"
             for (key, _), row in zip(peers[1:], rows[1:], strict=True):

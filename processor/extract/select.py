@@ -105,10 +105,17 @@ def select_traces(
     request: ExportTraceServiceRequest,
     sampler: Sampler,
     slices: SlicesConfig,
+    raw: bytes | None = None,
+    *,
     memory: LlmTraceMemory | None = None,
 ) -> TraceSelection:
     """Keep, per sampled trace, its LLM, retrieval and label-carrying spans (which label spans:
     `slices.label_spans`; `memory` remembers traces with an LLM call across requests, see module doc).
+
+    `raw`, the request as serialised, lets a request that cannot hold an LLM call skip the attribute
+    reads: with `llm_traces`, only a span of a trace with an LLM or retrieval span can go, and such a
+    span carries one of the marker keys (`classify.MARKER_KEYS`), which protobuf stores as their
+    UTF-8 bytes. Bytes without any of them leave only the label spans of remembered traces.
 
     The sampler decides which spans are kept (`processor.sampler.Sampler`: the hash per trace id,
     and a span's own override). Asking for overrides means one scan of the keys of every span; a
@@ -125,8 +132,18 @@ def select_traces(
             f"{result.rejected} span(s) with an invalid trace id or span id "
             f"(must be {TRACE_ID_LEN} and {SPAN_ID_LEN} bytes, not all zero)"
         )
+    if raw is not None and slices.label_spans != LABEL_SPANS_ALL and not _may_hold_llm_call(raw):
+        candidates = [c for c in candidates if memory is not None and c[2].trace_id in memory]
     _group_kept(request, candidates, slices, memory, result)
     return result
+
+
+_MARKER_BYTES = tuple(key.encode() for key in sorted(MARKER_KEYS))
+
+
+def _may_hold_llm_call(raw: bytes) -> bool:
+    """False when no span of these serialised bytes can be an LLM call or a retrieval."""
+    return any(key in raw for key in _MARKER_BYTES)
 
 
 _TRACE_ID = attrgetter("trace_id")

@@ -55,7 +55,7 @@ TRACE_SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].fu
 LOGS_SERVICE = logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_name
 
 
-SelectTraces = Callable[[ExportTraceServiceRequest, Sampler, SlicesConfig], Any]
+SelectTraces = Callable[[ExportTraceServiceRequest, Sampler, SlicesConfig, bytes], Any]
 SelectLogs = Callable[[ExportLogsServiceRequest, Sampler], Any]
 
 
@@ -359,7 +359,7 @@ class Receiver:
         """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
         decoded = self._decode(body, ExportTraceServiceRequest)
         sampler = self._sampler.for_request(body)  # drops the priority scan when no span can need it
-        selection = self._select_traces(decoded.request, sampler, self._slices)
+        selection = self._select_traces(decoded.request, sampler, self._slices, body)
         kept, rejected, message = self._forward(decoded, selection.traces, selection, redact_traces)
         self._metrics.kept_spans.inc(kept)
         self._metrics.received_traces.inc(selection.traces_received)

@@ -50,8 +50,8 @@ def test_split_delivery_gives_the_same_cases(otlp_fixtures: pathlib.Path, flavou
     parent = _only(traces, lambda s: classify(s) is not SpanRole.LLM)
     # through the receiver's selection, as in production: three separate exports to one receiver
     memory = LlmTraceMemory()
-    child_sel = select_traces(child, ALL, SLICES, memory).traces
-    parent_sel = select_traces(parent, ALL, SLICES, memory).traces
+    child_sel = select_traces(child, ALL, SLICES, memory=memory).traces
+    parent_sel = select_traces(parent, ALL, SLICES, memory=memory).traces
     log_sel = select_logs(logs, ALL).logs if logs is not None else {}
     for trace_id, expected in zip(sorted(child_sel), sorted(whole, key=lambda c: c.trace_id), strict=True):
         assembly = TraceAssembly()

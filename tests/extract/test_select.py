@@ -11,7 +11,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from processor.demo.replay import FLAVOURS
 from processor.demo.replay import load_flavour as load
 from processor.extract import LlmTraceMemory, SpanRole, classify, select_logs, select_traces
-from processor.extract.classify import inspect_attributes
+from processor.extract import select as select_module
+from processor.extract.classify import MARKER_KEYS, inspect_attributes
 from processor.extract.config import SlicesConfig
 from processor.sampler.config import SamplingConfig
 from processor.sampler.trace_id import TraceIdSampler
@@ -292,20 +293,20 @@ def test_a_root_exported_after_its_llm_call_goes_along_when_the_memory_knows_the
     root = traces_request([span(1, 1, None, app__locale="en-US")])
     memory = LlmTraceMemory()
     assert TRACE not in memory
-    assert _span_ids(select_traces(child, ALL, SLICES, memory).traces[TRACE]) == [2]
+    assert _span_ids(select_traces(child, ALL, SLICES, memory=memory).traces[TRACE]) == [2]
     assert TRACE in memory
-    assert _span_ids(select_traces(root, ALL, SLICES, memory).traces[TRACE]) == [1]
+    assert _span_ids(select_traces(root, ALL, SLICES, memory=memory).traces[TRACE]) == [1]
     # without the memory (or with another receiver's) the late root is held back
     assert select_traces(root, ALL, SLICES).traces == {}
-    assert select_traces(root, ALL, SLICES, LlmTraceMemory()).label_spans_held_back == 1
+    assert select_traces(root, ALL, SLICES, memory=LlmTraceMemory()).label_spans_held_back == 1
 
 
 def test_a_root_exported_before_its_llm_call_is_held_back() -> None:
     memory = LlmTraceMemory()
     root = traces_request([span(1, 1, None, app__locale="en-US")])
-    assert select_traces(root, ALL, SLICES, memory).traces == {}
+    assert select_traces(root, ALL, SLICES, memory=memory).traces == {}
     assert TRACE not in memory  # a label span alone does not make its trace an LLM trace
-    select_traces(traces_request([span(1, 2, 1, **LLM)]), ALL, SLICES, memory)
+    select_traces(traces_request([span(1, 2, 1, **LLM)]), ALL, SLICES, memory=memory)
     assert TRACE in memory
 
 
@@ -321,7 +322,7 @@ def test_the_memory_is_bounded_and_forgets_the_oldest_first() -> None:
 
 def test_with_every_label_span_the_memory_is_not_filled() -> None:
     memory = LlmTraceMemory()
-    select_traces(traces_request([span(1, 2, 1, **LLM)]), ALL, EVERY_LABEL_SPAN, memory)
+    select_traces(traces_request([span(1, 2, 1, **LLM)]), ALL, EVERY_LABEL_SPAN, memory=memory)
     assert len(memory) == 0
 
 
@@ -368,3 +369,82 @@ def test_the_key_test_keeps_exactly_what_inspecting_every_span_keeps(seed: int) 
 
 def _all_spans(request: ExportTraceServiceRequest) -> list:
     return [s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans]
+
+
+# --- the bytes test: a request that cannot hold an LLM call --------------------------------------
+
+
+def _counting_inspections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls = [0]
+    real = select_module.inspect_attributes
+
+    def counting(*args, **kwargs):
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(select_module, "inspect_attributes", counting)
+    return calls
+
+
+def test_bytes_without_a_marker_key_read_no_attribute(monkeypatch: pytest.MonkeyPatch) -> None:
+    request = traces_request([span(1, 1, None, app__locale="en-US"), span(2, 2, None, tenant__id="acme")])
+    raw = request.SerializeToString()
+    inspected = _counting_inspections(monkeypatch)
+    skipped = select_traces(request, ALL, SLICES, raw)
+    assert (skipped.traces, skipped.spans_received, skipped.traces_sampled) == ({}, 2, 2)
+    assert inspected == [0]
+    select_traces(request, ALL, SLICES)  # without the bytes: every labelled span is read
+    assert inspected == [2]
+
+
+def test_bytes_without_a_marker_key_still_forward_label_spans_of_remembered_traces() -> None:
+    memory = LlmTraceMemory()
+    memory.remember([TRACE])
+    request = traces_request([span(1, 1, None, app__locale="en-US"), span(2, 2, None, app__locale="de-DE")])
+    result = select_traces(request, ALL, SLICES, request.SerializeToString(), memory=memory)
+    assert list(result.traces) == [TRACE] and _span_ids(result.traces[TRACE]) == [1]
+
+
+def test_the_bytes_test_is_off_when_every_label_span_goes() -> None:
+    request = traces_request([span(1, 1, None, app__locale="en-US")])
+    result = select_traces(request, ALL, EVERY_LABEL_SPAN, request.SerializeToString())
+    assert _span_ids(result.traces[TRACE]) == [1]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_with_the_bytes_the_selection_is_the_same(seed: int) -> None:
+    """Random requests, some with no marker key at all, some traces remembered: passing the bytes
+    changes nothing but the work done."""
+    rng = random.Random(3000 + seed)
+    request = _random_request(rng, priority=rng.random() < 0.3)
+    if rng.random() < 0.5:  # no LLM call or retrieval anywhere: strip every marker
+        for s in _all_spans(request):
+            kept = [kv for kv in s.attributes if kv.key not in MARKER_KEYS]
+            del s.attributes[:]
+            s.attributes.extend(kept)
+    raw = request.SerializeToString()
+    trace_ids = list({s.trace_id for s in _all_spans(request)})
+    remembered = rng.sample(trace_ids, k=len(trace_ids) // 3)
+    sampler = TraceIdSampler(SamplingConfig(rate=rng.choice([0.3, 1.0]), hash_seed=seed))
+    with_bytes, without = LlmTraceMemory(), LlmTraceMemory()
+    with_bytes.remember(remembered)
+    without.remember(remembered)
+    assert _summary(
+        select_traces(request, sampler.for_request(raw), SLICES, raw, memory=with_bytes)
+    ) == _summary(select_traces(request, sampler, SLICES, memory=without))
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        {"gen_ai__operation__name": "retrieval"},
+        {"openinference__span__kind": "RETRIEVER"},
+        {"openinference__span__kind": "LLM"},
+        {"llm__request__type": "chat"},
+        {"gen_ai__system": "OpenAI"},
+    ],
+)
+def test_each_convention_s_marker_alone_passes_the_bytes_test(marker: dict[str, str]) -> None:
+    request = traces_request([span(1, 1, None, app__locale="en-US"), span(1, 2, 1, **marker)])
+    result = select_traces(request, ALL, SLICES, request.SerializeToString())
+    assert _span_ids(result.traces[TRACE]) == [1, 2]

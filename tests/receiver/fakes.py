@@ -13,7 +13,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from processor.extract.select import LogSelection, TraceSelection
 
 
-def select_traces(request: ExportTraceServiceRequest, sampler: Any, slices: Any) -> TraceSelection:
+def select_traces(
+    request: ExportTraceServiceRequest, sampler: Any, slices: Any, raw: bytes | None = None
+) -> TraceSelection:
     out = TraceSelection()
     for rs in request.resource_spans:
         for ss in rs.scope_spans:

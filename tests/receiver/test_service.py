@@ -349,11 +349,11 @@ def test_internal_error_gets_internal_is_counted_and_server_keeps_serving(
 ) -> None:
     calls = {"n": 0}
 
-    def broken(request: ExportTraceServiceRequest, sampler: Any, slices: Any) -> Any:
+    def broken(request: ExportTraceServiceRequest, sampler: Any, slices: Any, raw: bytes) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
             raise KeyError("a bug")
-        return fakes.select_traces(request, sampler, slices)
+        return fakes.select_traces(request, sampler, slices, raw)
 
     receiver = make_receiver(memory, registry)
     receiver._select_traces = broken
