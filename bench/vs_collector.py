@@ -13,13 +13,13 @@ threads, from /proc/<pid>/stat) over the measured requests only, peak RSS (VmHWM
 to its topic, their bytes (key + value as produced, and as stored on the broker after gzip), and the
 trace ids those records carry (the two peers must keep the same traces). `--rates 0.05,0.25,1`
 also runs our receiver at higher sampling rates (the cheap tier's cost; the Collector stays at 5 %:
-it keeps the same traces as the 5 % receiver, and a subset of each higher rate's), and
-`--llm-every 10` makes only one trace in ten call the LLM (our receiver then forwards only the traces
-with an LLM call unless `--label-spans all`: it is compared with those of the Collector's). The
-parse floor is measured in this process on the same bytes: `ExportTraceServiceRequest.FromString`
-plus each span's trace id.
-Ratios are from this one run; the machine may be shared, so absolute numbers are noisy, the ratios
-much less.
+it keeps the same traces as the 5 % receiver, and a subset of each higher rate's;
+`--collector-rate 1` compares with a Collector that forwards every trace), and `--llm-every 10`
+makes only one trace in ten call the LLM (our receiver then forwards only the traces with an LLM
+call unless `--label-spans all`: it is compared with those of the Collector's). The parse floor is
+measured in this process on the same bytes: `ExportTraceServiceRequest.FromString` plus each span's
+trace id. Ratios are from this one run; the machine may be shared, so absolute numbers are noisy,
+the ratios much less.
 """
 
 from __future__ import annotations
@@ -180,11 +180,11 @@ class Server:
         return self.log_path.read_text(errors="replace")[-3000:]
 
 
-def collector_config(endpoint: str, bootstrap: str, topic: str) -> dict:
+def collector_config(endpoint: str, bootstrap: str, topic: str, rate: float = RATE) -> dict:
     return {
         "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": endpoint}}}},
         "processors": {
-            "probabilistic_sampler": {"mode": "hash_seed", "hash_seed": 0, "sampling_percentage": RATE * 100}
+            "probabilistic_sampler": {"mode": "hash_seed", "hash_seed": 0, "sampling_percentage": rate * 100}
         },
         "exporters": {
             "kafka": {
@@ -212,10 +212,12 @@ def collector_config(endpoint: str, bootstrap: str, topic: str) -> dict:
     }
 
 
-def start_collector(workdir: pathlib.Path, binary: str, bootstrap: str, topic: str) -> Server:
+def start_collector(
+    workdir: pathlib.Path, binary: str, bootstrap: str, topic: str, rate: float = RATE
+) -> Server:
     endpoint = f"127.0.0.1:{free_port()}"
     config = workdir / "otelcol.yaml"
-    config.write_text(yaml.safe_dump(collector_config(endpoint, bootstrap, topic)))
+    config.write_text(yaml.safe_dump(collector_config(endpoint, bootstrap, topic, rate)))
     log_path = workdir / "otelcol.log"
     process = subprocess.Popen(
         [binary, "--config", str(config)], stdout=log_path.open("wb"), stderr=subprocess.STDOUT
@@ -396,13 +398,16 @@ def command_line(args: argparse.Namespace) -> str:
         flags.append(f"--llm-every {args.llm_every}")
     if args.label_spans:
         flags.append(f"--label-spans {args.label_spans}")
+    if args.collector_rate != RATE:
+        flags.append(f"--collector-rate {args.collector_rate:g}")
     return ".venv/bin/python bench/vs_collector.py " + " ".join(flags)
 
 
 def print_table(rows: list[Measured], collector: Measured, floor: Measured, args: argparse.Namespace) -> None:
     print(
         f"\n{args.requests} requests x {SPANS_PER_REQUEST} spans (25 traces x 20), {args.streams} streams, "
-        f"sampling {RATE:.0%} (hash_seed 0), LLM call in 1 trace of {args.llm_every}, acks=all, gzip, "
+        f"the Collector sampling {args.collector_rate:.0%} (hash_seed 0), "
+        f"{f'LLM call in 1 trace of {args.llm_every}' if args.llm_every else 'no LLM call'}, acks=all, gzip, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
     )
     print(
@@ -442,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--label-spans", choices=["llm_traces", "all"], help="our receiver's slices.label_spans"
     )
+    parser.add_argument(
+        "--collector-rate", type=float, default=RATE, help=f"the Collector's sampling rate (default {RATE})"
+    )
     parser.add_argument("--bootstrap", help="use this running broker instead of starting one")
     parser.add_argument("--otelcol", help="Collector binary (default: deploy/collector/build-otelcol.sh)")
     args = parser.parse_args(argv)
@@ -464,8 +472,9 @@ def main(argv: list[str] | None = None) -> int:
         for round_index in range(args.rounds):
             first = round_index * (args.requests + args.warmup)  # fresh trace ids every round
             peers: list[tuple[str, Callable[[str], Server]]] = [
-                ("collector", lambda t: start_collector(workdir, binary, bootstrap, t)),
+                ("collector", lambda t: start_collector(workdir, binary, bootstrap, t, args.collector_rate)),
             ]
+            peer_rates = {"receiver_off": RATE, **{f"receiver_{rate:g}": rate for rate in args.rates}}
             for rate in args.rates:
                 key = "receiver" if rate == RATE else f"receiver_{rate:g}"
                 peers.append(
@@ -523,9 +532,13 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 which = " with an LLM call"
             for (key, _), row in zip(peers[1:], rows[1:], strict=True):
-                if key.startswith("receiver_"):  # a higher rate keeps every trace the 5 % keep, and more
+                rate = peer_rates.get(key, RATE)  # a higher rate keeps every trace a lower one keeps
+                if rate > args.collector_rate:
                     same = row.keys >= reference
                     verdict = "a superset" if same else "NOT A SUPERSET"
+                elif rate < args.collector_rate:
+                    same = row.keys <= reference
+                    verdict = "a subset" if same else "NOT A SUBSET"
                 else:
                     same = row.keys == reference
                     verdict = "identical" if same else "DIFFERENT"

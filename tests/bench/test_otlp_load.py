@@ -32,3 +32,18 @@ def test_bodies_are_stable_and_trace_ids_unique_across_requests() -> None:
     ids = [t for i in range(40) for t in load.trace_ids(i)]
     assert len(set(ids)) == len(ids)
     assert load.body(5) != load.body(6)
+
+
+def test_llm_every_thins_the_llm_calls_and_keeps_every_trace_whole() -> None:
+    for every, calls in ((10, 3), (0, 0)):
+        load = RequestLoad(llm_every=every)
+        spans = [
+            s
+            for rs in ExportTraceServiceRequest.FromString(load.body(2)).resource_spans
+            for ss in rs.scope_spans
+            for s in ss.spans
+        ]
+        llm_traces = [load.trace_ids(2).index(s.trace_id) for s in spans if classify(s) is SpanRole.LLM]
+        assert llm_traces == [t for t in range(TRACES_PER_REQUEST) if every and t % every == 0]
+        assert len(llm_traces) == calls
+        assert set(Counter(s.trace_id for s in spans).values()) == {SPANS_PER_REQUEST // TRACES_PER_REQUEST}

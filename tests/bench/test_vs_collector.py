@@ -33,6 +33,11 @@ def test_collector_config_samples_like_the_receiver() -> None:
     assert exporter["record_partitioner"]["sticky_key"]["hasher"] == "murmur2"
     receiver = vs_collector.receiver_config("a:1", "b:2", "c:3", "t", priority=True)
     assert receiver["sampling"] == {"rate": vs_collector.RATE, "hash_seed": 0}
+    assert "slices" not in receiver and receiver["receiver"]["http"] == {"endpoint": ""}
+    everything = vs_collector.collector_config("127.0.0.1:1", "127.0.0.1:2", "t", rate=1.0)
+    assert everything["processors"]["probabilistic_sampler"]["sampling_percentage"] == 100.0
+    cheap = vs_collector.receiver_config("a:1", "b:2", "c:3", "t", priority=True, rate=1.0, label_spans="all")
+    assert cheap["sampling"]["rate"] == 1.0 and cheap["slices"] == {"label_spans": "all"}
 
 
 @pytest.mark.kafka
