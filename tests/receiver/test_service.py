@@ -627,3 +627,61 @@ def test_an_over_deep_log_body_costs_its_record_and_only_deep_ones_give_invalid_
     error = rpc_error(stubs.logs.Export, only_deep, timeout=10)
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "deeper than protobuf's limit" in (error.details() or "")
+
+
+# --- the real selection: label spans of traces with an LLM call, across requests -----------------
+
+
+def _spans_request(trace_id: bytes, *spans: tuple[bytes, bytes, dict[str, str]]) -> bytes:
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    for span_id, parent, attributes in spans:
+        span = scope.spans.add(trace_id=trace_id, span_id=span_id, parent_span_id=parent, name="s")
+        for key, value in attributes.items():
+            span.attributes.add(key=key).value.string_value = value
+    return request.SerializeToString()
+
+
+def test_a_late_root_goes_along_only_for_a_trace_whose_llm_call_this_receiver_forwarded(
+    memory: MemoryTransport, registry: CollectorRegistry
+) -> None:
+    config = ReceiverConfig(grpc=GrpcConfig(endpoint="127.0.0.1:0"))
+    sampler = TraceIdSampler(SamplingConfig(rate=1.0))
+    receiver = Receiver(config, sampler, SlicesConfig(), memory, registry)  # the extractor's selection
+    with_llm, without = random_trace_id(), random_trace_id()
+    root, child = os.urandom(8), os.urandom(8)
+    llm = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai"}
+    receiver.export_traces(_spans_request(with_llm, (child, root, llm)))  # the LLM span ends first
+    receiver.export_traces(_spans_request(with_llm, (root, b"", {"app.locale": "es-ES"})))
+    receiver.export_traces(_spans_request(without, (os.urandom(8), b"", {"app.locale": "es-ES"})))
+    records = drain(memory)
+    assert [r.key for r in records] == [with_llm.hex().encode()] * 2
+    late_root = codec.decode(records[1].value, ExportTraceServiceRequest)
+    assert late_root.resource_spans[0].scope_spans[0].spans[0].span_id == root
+    assert registry.get_sample_value("evalstream_sampler_kept_spans_total") == 2
+    assert registry.get_sample_value("evalstream_receiver_accepted_spans_total") == 3
+    # another receiver (another replica) never saw the LLM call: it holds the late root back
+    other = Receiver(config, sampler, SlicesConfig(), memory, CollectorRegistry())
+    other.export_traces(_spans_request(with_llm, (root, b"", {"app.locale": "es-ES"})))
+    assert drain(memory) == []
+
+
+def test_the_receiver_hands_the_request_bytes_to_the_selection(
+    memory: MemoryTransport, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request without an LLM marker key reads no attribute (the selection's bytes test)."""
+    from processor.extract import select as select_module
+
+    inspected: list[object] = []
+    real = select_module.inspect_attributes
+    monkeypatch.setattr(select_module, "inspect_attributes", lambda *a: inspected.append(a) or real(*a))
+    config = ReceiverConfig(grpc=GrpcConfig(endpoint="127.0.0.1:0"))
+    receiver = Receiver(config, TraceIdSampler(SamplingConfig(rate=1.0)), SlicesConfig(), memory, registry)
+    receiver.export_traces(_spans_request(random_trace_id(), (os.urandom(8), b"", {"app.locale": "es-ES"})))
+    assert inspected == [] and drain(memory) == []
+    receiver.export_traces(
+        _spans_request(
+            random_trace_id(), (os.urandom(8), b"", {"gen_ai.system": "openai", "app.locale": "es"})
+        )
+    )
+    assert len(inspected) == 1 and len(drain(memory)) == 1
