@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Iterator
 
-import kafka.errors as kerrors
 import pytest
+from confluent_kafka import Producer
 from kafka import KafkaAdminClient
 from kafka.partitioner.default import murmur2
 from prometheus_client import CollectorRegistry
@@ -329,27 +330,26 @@ def test_consumer_does_not_create_topics(kafka_bootstrap: str, topic_prefix: str
         admin.close()
 
 
-def test_close_reports_unacknowledged_records_instead_of_raising(caplog: pytest.LogCaptureFixture) -> None:
-    # kafka-python's close() flushes first and raises KafkaTimeoutError when records are still unacked
-    # (the broker is away); shutdown must abandon them with one warning, not a traceback.
-    class Sender:
-        forced = False
+def test_shutdown_fails_unacknowledged_sends_and_reports_them(caplog: pytest.LogCaptureFixture) -> None:
+    # The broker is away while a send waits for its ack: shutdown flushes for its timeout, then purges
+    # what is left, so the waiting sender gets ShuttingDown (never OK) and one warning names the count.
+    transport = KafkaProducerTransport(
+        KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}"), bootstrap_timeout_ms=200
+    )
+    transport.start()
+    transport._producer = Producer(transport._options)  # as if connected before the broker went away
+    outcome: list[BaseException] = []
 
-        def force_close(self) -> None:
-            self.forced = True
+    def send() -> None:
+        try:
+            transport.send(records_for([os.urandom(16) for _ in range(3)]), timeout_s=60)
+        except BaseException as exc:
+            outcome.append(exc)
 
-        def join(self, timeout: float) -> None:
-            pass
-
-    class StuckProducer:
-        _sender = Sender()
-
-        def close(self, timeout: float) -> None:
-            raise kerrors.KafkaTimeoutError("Timeout waiting for future")
-
-    transport = KafkaProducerTransport(KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}"))
-    transport._in_flight = 415
-    stuck = StuckProducer()
-    transport._close(stuck, 0.5, "at shutdown")  # type: ignore[arg-type]
-    assert stuck._sender.forced
-    assert "415 records not acknowledged within 0.5s (KafkaTimeoutError)" in caplog.text
+    sender = threading.Thread(target=send)
+    sender.start()
+    transport.shutdown(timeout_s=1)
+    sender.join(30)
+    assert not sender.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], ShuttingDown)
+    assert "3 records not acknowledged within" in caplog.text
