@@ -10,12 +10,13 @@ It is a fast path that gives exactly what the full path gives, or steps aside (N
 - the sampler may override per span (`Sampler.overrides`): that needs every span's attributes;
 - a span does not start with its trace id and span id as protobuf writes them (field 1 of 16
   bytes, then field 2 of 8 bytes; every SDK and the Collector serialise fields in number order);
-- a trace id is all zero, or the bytes of a zero span id occur anywhere (the full path rejects and
-  counts such spans, even in sampled-out traces);
+- a trace id is all zero (the full path rejects and counts such spans);
 - the skeleton does not parse (the full decode then names the problem).
-What it does not do: decode the content of sampled-out spans. A span of a dropped trace whose
-attributes are malformed (bad UTF-8, broken nesting) is dropped with its trace, where the full
-decode refused the whole request with INVALID_ARGUMENT; what is kept is decoded in full as before.
+What it does not do: look at a sampled-out span beyond its framing and trace id. Such a span with
+an all-zero span id is dropped with its trace, where the full path counted it rejected (partial
+success); one whose attributes are malformed (bad UTF-8, broken nesting) is dropped with its trace,
+where the full decode refused the whole request with INVALID_ARGUMENT. Spans of kept traces are
+decoded and checked in full, as before.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ _SPAN_ID_TAG = bytes([2 << 3 | 2, SPAN_ID_LEN])
 _HEAD_LEN = len(_TRACE_ID_TAG) + TRACE_ID_LEN + len(_SPAN_ID_TAG)
 _HEAD = itemgetter(slice(0, _HEAD_LEN))
 _ZERO_TRACE_ID = bytes(TRACE_ID_LEN)
-_ZERO_SPAN_ID_FIELD = _SPAN_ID_TAG + bytes(SPAN_ID_LEN)
 
 
 def _skeleton() -> Any:
@@ -91,7 +91,7 @@ def prefilter_traces(body: bytes, sampler: Sampler) -> Prefiltered | None:
     """The serialised ExportTraceServiceRequest `body` holding only the spans of the traces `sampler`
     keeps, resources and scopes as they were; None when this cannot be decided from the bytes alone
     (see the module doc), so the caller decodes `body` in full."""
-    if sampler.overrides or _ZERO_SPAN_ID_FIELD in body:
+    if sampler.overrides:
         return None
     try:
         skeleton = _Skeleton.FromString(body)
