@@ -122,7 +122,9 @@ def prefilter_traces(body: bytes, sampler: Sampler) -> Prefiltered | None:
             if len(kept_heads) == len(distinct):
                 kept = list(spans)
             else:
-                kept = list(compress(spans, map(kept_heads.__contains__, heads))) if kept_heads else []
+                # index the few kept spans: iterating `spans` again would copy every span's bytes
+                at = compress(range(len(heads)), map(kept_heads.__contains__, heads)) if kept_heads else ()
+                kept = [spans[i] for i in at]
                 spans_dropped += len(heads) - len(kept)
             if not kept:
                 continue
