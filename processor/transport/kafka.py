@@ -110,7 +110,8 @@ def librdkafka_options(config: KafkaConfig) -> dict[str, Any]:
 class _Pending:
     """The records of one send() awaiting their delivery reports: `done` is released by the last one.
 
-    Reports arrive on the producer's delivery thread, one at a time, so `left` needs no lock.
+    Reports arrive on the delivery thread (on the closing thread too, while a producer is rebuilt or
+    shut down), so `left` is counted under the transport's lock with its in-flight count.
     """
 
     __slots__ = ("done", "error", "left", "owner")
@@ -125,9 +126,12 @@ class _Pending:
     def report(self, error: KafkaError | None, _message: object) -> None:
         if error is not None and self.error is None:
             self.error = error
-        self.owner._delivered()
-        self.left -= 1
-        if self.left == 0:
+        owner = self.owner
+        with owner._lock:
+            owner._in_flight -= 1
+            self.left -= 1
+            last = self.left == 0
+        if last:
             self.done.release()
 
 
@@ -522,10 +526,6 @@ class KafkaProducerTransport:
         name = error.name() if isinstance(error, KafkaError) else "KafkaException"
         self._fail("unavailable", f"{name}: {text}")
         return TransportUnavailable(f"Kafka send failed: {name}: {text}")
-
-    def _delivered(self) -> None:
-        with self._lock:
-            self._in_flight -= 1
 
     def _fail(self, reason: str, error: str) -> None:
         self._metrics.send_errors.labels(reason).inc()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import socket
 import threading
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 from kafka import KafkaAdminClient
 from kafka.partitioner.default import murmur2
 from prometheus_client import CollectorRegistry
@@ -16,7 +17,13 @@ from prometheus_client import CollectorRegistry
 from processor.errors import ShuttingDown, TooLarge, TransportUnavailable
 from processor.transport import Consumed, Record, Signal, codec, trace_key
 from processor.transport.config import KafkaConfig, TopicsConfig
-from processor.transport.kafka import KafkaConsumerTransport, KafkaProducerTransport, create_topics
+from processor.transport.kafka import (
+    KafkaConsumerTransport,
+    KafkaProducerTransport,
+    create_topics,
+    librdkafka_options,
+)
+from tests.tls_certs import make_certs
 
 
 def kafka_config(bootstrap: str, prefix: str, **overrides: object) -> KafkaConfig:
@@ -353,3 +360,29 @@ def test_shutdown_fails_unacknowledged_sends_and_reports_them(caplog: pytest.Log
     assert not sender.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], ShuttingDown)
     assert "3 records not acknowledged within" in caplog.text
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_security_settings_reach_the_producer(tmp_path: pathlib.Path, mechanism: str) -> None:
+    certs = make_certs(tmp_path)
+    config = KafkaConfig(
+        bootstrap_servers="127.0.0.1:9093",
+        security_protocol="SASL_SSL",
+        sasl_mechanism=mechanism,
+        sasl_username="evalstream",
+        sasl_password="secret",
+        ssl_cafile=str(certs.ca),
+    )
+    options = librdkafka_options(config)
+    assert options == {
+        "bootstrap.servers": "127.0.0.1:9093",
+        "client.id": "evalstream",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": mechanism,
+        "sasl.username": "evalstream",
+        "sasl.password": "secret",
+        "ssl.ca.location": str(certs.ca),
+    }
+    Producer(options)  # librdkafka accepts them (it refuses unknown or inconsistent settings here)
+    with pytest.raises(KafkaException):
+        Producer({**options, "ssl.ca.location": str(tmp_path / "missing.pem")})
