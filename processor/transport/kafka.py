@@ -279,7 +279,7 @@ class KafkaProducerTransport:
             left = producer.flush(timeout_s)
             if left:
                 producer.purge()  # fails every record still queued or in flight...
-                producer.flush(0)  # ...and serves their reports, so their senders return now
+                producer.flush(1.0)  # ...and serves their reports at once, so their senders return now
         except Exception as exc:
             left = -1
             log.warning("kafka producer %s: close failed: %s: %s", when, type(exc).__name__, exc)

@@ -7,6 +7,7 @@ import pathlib
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from confluent_kafka import KafkaException, Producer
@@ -337,6 +338,16 @@ def test_consumer_does_not_create_topics(kafka_bootstrap: str, topic_prefix: str
         admin.close()
 
 
+class CountingProducer(Producer):
+    """A real producer that counts the records handed to it."""
+
+    produced = 0
+
+    def produce(self, *args: Any, **kwargs: Any) -> None:
+        super().produce(*args, **kwargs)
+        self.produced += 1
+
+
 def test_shutdown_fails_unacknowledged_sends_and_reports_them(caplog: pytest.LogCaptureFixture) -> None:
     # The broker is away while a send waits for its ack: shutdown flushes for its timeout, then purges
     # what is left, so the waiting sender gets ShuttingDown (never OK) and one warning names the count.
@@ -344,7 +355,7 @@ def test_shutdown_fails_unacknowledged_sends_and_reports_them(caplog: pytest.Log
         KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}"), bootstrap_timeout_ms=200
     )
     transport.start()
-    transport._producer = Producer(transport._options)  # as if connected before the broker went away
+    transport._producer = producer = CountingProducer(transport._options)  # connected, then the broker left
     outcome: list[BaseException] = []
 
     def send() -> None:
@@ -355,11 +366,16 @@ def test_shutdown_fails_unacknowledged_sends_and_reports_them(caplog: pytest.Log
 
     sender = threading.Thread(target=send)
     sender.start()
+    for _ in range(200):  # until the three records are handed to librdkafka (bounded: 10 s)
+        if producer.produced == 3:
+            break
+        sender.join(0.05)
+    assert producer.produced == 3, outcome
     transport.shutdown(timeout_s=1)
     sender.join(30)
     assert not sender.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], ShuttingDown)
-    assert "3 records not acknowledged within" in caplog.text
+    assert "3 records not acknowledged within" in caplog.text, (outcome, caplog.text)
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
