@@ -7,6 +7,7 @@ parse in upb: spans stay opaque bytes), asks the sampler once per distinct trace
 the request from the spans of the kept traces; the receiver decodes and selects that, unchanged.
 
 It is a fast path that gives exactly what the full path gives, or steps aside (None), when:
+- the sampler keeps every trace (rate 1): nothing to leave out;
 - the sampler may override per span (`Sampler.overrides`): that needs every span's attributes;
 - a span does not start with its trace id and span id as protobuf writes them (field 1 of 16
   bytes, then field 2 of 8 bytes; every SDK and the Collector serialise fields in number order);
@@ -91,7 +92,7 @@ def prefilter_traces(body: bytes, sampler: Sampler) -> Prefiltered | None:
     """The serialised ExportTraceServiceRequest `body` holding only the spans of the traces `sampler`
     keeps, resources and scopes as they were; None when this cannot be decided from the bytes alone
     (see the module doc), so the caller decodes `body` in full."""
-    if sampler.overrides:
+    if sampler.overrides or sampler.keeps_every_trace:
         return None
     try:
         skeleton = _Skeleton.FromString(body)
