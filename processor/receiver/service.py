@@ -39,6 +39,7 @@ from processor.endpoint import join_host_port, parse_host_port
 from processor.errors import EvalstreamError, InvalidRequest, TooLarge, TransportFull
 from processor.extract.config import SlicesConfig
 from processor.extract.otlp import LAYOUT, Request, count_items
+from processor.extract.prefilter import Prefiltered, prefilter_traces
 from processor.metrics.instruments import ReceiverMetrics
 from processor.receiver import status
 from processor.receiver.auth import GrpcAuthInterceptor, TokenAuth
@@ -78,6 +79,8 @@ class _Decoded(Generic[Request]):
     received: int
     too_deep: int
     reason: str
+    raw: bytes = b""  # the serialised request decoded: the prefilter's output, or the body itself
+    traces_dropped: int = 0  # distinct trace ids the prefilter left out (their spans are in `received`)
 
 
 class _Selection(Protocol):
@@ -357,12 +360,13 @@ class Receiver:
     # one engine (`_forward`) redacts, encodes, sends, counts and says what was rejected
     def export_traces(self, body: bytes) -> ExportTraceServiceResponse:
         """Decode, select, send and wait for the acks; raise processor.errors on refusal."""
-        decoded = self._decode(body, ExportTraceServiceRequest)
         sampler = self._sampler.for_request(body)  # drops the priority scan when no span can need it
-        selection = self._select_traces(decoded.request, sampler, self._slices, body)
+        decoded = self._decode(body, ExportTraceServiceRequest, sampler)
+        # the bytes of what was decoded: the selection's marker-key test then reads only kept traces
+        selection = self._select_traces(decoded.request, sampler, self._slices, decoded.raw)
         kept, rejected, message = self._forward(decoded, selection.traces, selection, redact_traces)
         self._metrics.kept_spans.inc(kept)
-        self._metrics.received_traces.inc(selection.traces_received)
+        self._metrics.received_traces.inc(selection.traces_received + decoded.traces_dropped)
         self._metrics.kept_traces.inc(selection.traces_sampled)
         self._metrics.llm_calls.inc(int(selection.llm_calls_found))
         response = ExportTraceServiceResponse()
@@ -382,15 +386,22 @@ class Receiver:
             response.partial_success.error_message = message
         return response
 
-    def _decode(self, body: bytes, kind: type[Request]) -> _Decoded[Request]:
+    def _decode(self, body: bytes, kind: type[Request], sampler: Sampler | None = None) -> _Decoded[Request]:
         """Decode an export request, keeping what protobuf's depth limit allows; count what came.
 
         The items are counted on the wire first: decoding costs ~170 bytes per item however small it
-        is, so a request over `max_entries_per_request` is refused before it is materialised.
+        is, so a request over `max_entries_per_request` is refused before it is materialised. With a
+        `sampler` (traces), the spans of the traces it drops are left out before decoding where the
+        bytes allow (`extract.prefilter`): counted as received, never decoded.
         """
         check_entries(body, self.config.max_entries_per_request, LAYOUT[kind].noun)
-        request, too_deep, reason = codec.decode_salvaging(body, kind)
-        decoded = _Decoded(request, codec.SIGNAL_OF[kind], count_items(request) + too_deep, too_deep, reason)
+        prefiltered = prefilter_traces(body, sampler) if sampler is not None else None
+        dropped = Prefiltered(body, 0, 0) if prefiltered is None else prefiltered
+        request, too_deep, reason = codec.decode_salvaging(dropped.body, kind)
+        received = count_items(request) + too_deep + dropped.spans_dropped
+        decoded = _Decoded(
+            request, codec.SIGNAL_OF[kind], received, too_deep, reason, dropped.body, dropped.traces_dropped
+        )
         self._items[decoded.signal].received.inc(decoded.received)
         return decoded
 

@@ -22,6 +22,10 @@ class Sampler(Protocol):
     @property
     def overrides(self) -> bool: ...
 
+    @property
+    def keeps_every_trace(self) -> bool:
+        """True when `keep` is True for every trace id (rate 1): no span is dropped by its trace id."""
+
     def keep(self, trace_id: bytes) -> bool:
         """The hash verdict of a trace (`trace_id`: its 16 raw bytes)."""
 

@@ -97,6 +97,7 @@ class TraceIdSampler:
         "_seed_state",
         "_without_override",
         "hash_seed",
+        "keeps_every_trace",
         "overrides",
         "percent",
         "priority_attribute",
@@ -113,6 +114,7 @@ class TraceIdSampler:
         self._priority_key = config.priority_attribute.encode("utf-8")
         self.percent = _rate_to_percent(self.rate)
         self.threshold = threshold_for_percent(self.percent)
+        self.keeps_every_trace = self.threshold >= NUM_BUCKETS
         # FNV-1a over the 4 seed bytes is the same for every trace: do it once.
         h = _FNV32_OFFSET
         for byte in seed.to_bytes(4, "little"):

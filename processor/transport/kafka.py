@@ -1,11 +1,14 @@
-"""kafka-python producer and consumer behind the Producer / Consumer seam, every delivery setting explicit.
+"""Kafka behind the Producer / Consumer seam, every delivery setting explicit: the producer on
+confluent-kafka (librdkafka), the consumer and admin client on kafka-python (moving them too is a
+follow-up).
 
 Producer: acks=all, idempotent, `send()` blocks until every record is acknowledged, so the receiver
-replies OK only for durable data. An unreachable broker (also at start-up) never raises out of the
-constructor or `start()`: a background thread keeps connecting, `ready()` is False and `send()`
-raises `TransportUnavailable` until the broker answers. A producer whose sends keep failing for
-`rebuild_after_s` (a broker restart can leave kafka-python's idempotent producer without a producer
-id for good: "ProducerId set to -1") is closed and built anew by the same thread.
+replies OK only for durable data. librdkafka batches, compresses and talks to the broker in its own
+C threads, which costs a fraction of kafka-python's Python sender thread. An unreachable broker
+(also at start-up) never raises out of the constructor or `start()`: a background thread keeps
+connecting, `ready()` is False and `send()` raises `TransportUnavailable` until the broker answers.
+A producer whose sends keep failing for `rebuild_after_s`, or that reports a fatal error, is closed
+and built anew by the same thread.
 
 Consumer: auto-commit off, reset to earliest, `commit(offsets)` commits exactly the offsets it is given
 (at least once). Dead letters are not sent by the consumer: the worker builds them with
@@ -22,7 +25,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import kafka.errors as kerrors
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from confluent_kafka import KafkaError, KafkaException, Producer
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import CollectorRegistry
@@ -34,6 +38,8 @@ from processor.transport import Consumed, Record, Signal
 from processor.transport.config import KafkaConfig
 
 log = logging.getLogger(__name__)
+#: librdkafka's own log lines (served on the delivery thread)
+_LIBRDKAFKA_LOG = logging.getLogger("processor.transport.librdkafka")
 
 
 def topic_for(config: KafkaConfig, signal: Signal) -> str:
@@ -88,24 +94,74 @@ def create_topics(config: KafkaConfig, *, timeout_s: float = 30.0) -> list[str]:
         admin.close()
 
 
+def librdkafka_options(config: KafkaConfig) -> dict[str, Any]:
+    """`client_options` in librdkafka's names, for the producer (confluent-kafka)."""
+    options: dict[str, Any] = {
+        "bootstrap.servers": ",".join(config.servers),
+        "client.id": config.client_id,
+        "security.protocol": config.security_protocol,
+    }
+    if config.sasl_mechanism:
+        options["sasl.mechanism"] = config.sasl_mechanism
+        options["sasl.username"] = config.sasl_username
+        options["sasl.password"] = config.sasl_password
+    if config.ssl_cafile:
+        options["ssl.ca.location"] = config.ssl_cafile
+    return options
+
+
+class _Pending:
+    """The records of one send() awaiting their delivery reports: `done` is released by the last one.
+
+    Reports arrive on the delivery thread (on the closing thread too, while a producer is rebuilt or
+    shut down), so `left` is counted under the transport's lock with its in-flight count.
+    """
+
+    __slots__ = ("done", "error", "left", "owner")
+
+    def __init__(self, owner: KafkaProducerTransport, count: int) -> None:
+        self.owner = owner
+        self.left = count
+        self.error: KafkaError | None = None
+        self.done = threading.Lock()
+        self.done.acquire()
+
+    def report(self, error: KafkaError | None, _message: object) -> None:
+        if error is not None and self.error is None:
+            self.error = error
+        owner = self.owner
+        with owner._lock:
+            owner._in_flight -= 1
+            self.left -= 1
+            last = self.left == 0
+        if last:
+            self.done.release()
+
+
 class KafkaProducerTransport:
-    """Producer seam on kafka-python: blocks until acked (acks=all), thread-safe for the gRPC pool.
+    """Producer seam on confluent-kafka (librdkafka): blocks until acked (acks=all), thread-safe.
+
+    librdkafka batches, compresses and talks to the brokers on its own C threads; Python only hands
+    each record over (`produce`) and counts the delivery reports, which one thread of ours serves.
+    Records are partitioned with murmur2 of the key, as kafka-python and the Java client do.
 
     Args:
         config: the `kafka` section.
         registry: where the evalstream_transport_* counters go (None: a private registry).
-        delivery_timeout_ms: how long kafka-python keeps retrying one record before failing it.
+        delivery_timeout_ms: how long librdkafka keeps retrying one record before failing it.
         request_timeout_ms: one produce request's wait for the broker.
-        linger_ms: batching delay; small, since every send() waits for its own ack.
-        max_block_ms: longest wait for topic metadata inside kafka-python's send().
+        linger_ms: batching delay. 0, 2 and 5 ms cost the same CPU in bench/vs_collector.py, but
+            5 ms puts more records into one compressed batch: 30 % fewer bytes stored with gzip.
+        max_block_ms: how long a record for a topic the broker does not know waits before failing.
         max_request_size: largest record (key + value + headers); bigger ones raise TooLarge.
         max_in_flight_records: records sent but not yet acked; above it send() raises TransportFull.
-        bootstrap_timeout_ms: one connection attempt at start-up.
+        bootstrap_timeout_ms: one connection attempt (a metadata request) at start-up.
         reconnect_interval_s: pause between connection attempts while the broker is unreachable.
         full_retry_after_s: the back-off suggested to senders when full.
-        metadata_max_age_ms: how often the idle producer refreshes metadata (its proof of life).
-        stale_after_s: not ready when neither an ack nor a metadata refresh came within this.
-        rebuild_after_s: a producer whose sends fail this long without one ack is rebuilt.
+        metadata_max_age_ms: how often the producer asks the broker for metadata (its proof of life).
+        stale_after_s: not ready when neither an ack nor a metadata answer came within this.
+        rebuild_after_s: a producer whose sends fail this long without one ack is rebuilt (at once
+            after a fatal error of the idempotent producer).
     """
 
     def __init__(
@@ -134,41 +190,51 @@ class KafkaProducerTransport:
         self.max_record_bytes = max_request_size
         self.max_batch_records = max_in_flight_records  # a bigger batch can never be sent at once
         self._metrics = TransportMetrics(registry if registry is not None else CollectorRegistry())
-        self._options: dict[str, Any] = {
-            **client_options(config),
-            "acks": "all",
-            "enable_idempotence": True,
-            "compression_type": None if config.compression == "none" else config.compression,
-            "retries": 2**31 - 1,  # bounded by delivery_timeout_ms, as in the Java client
-            "delivery_timeout_ms": delivery_timeout_ms,
-            "request_timeout_ms": request_timeout_ms,
-            "linger_ms": linger_ms,
-            "max_block_ms": max_block_ms,
-            "max_request_size": max_request_size,
-            "max_in_flight_requests_per_connection": 5,  # the most idempotence allows with ordering kept
-            "retry_backoff_ms": 100,
-            "reconnect_backoff_ms": 50,
-            "reconnect_backoff_max_ms": 2_000,
-            "bootstrap_timeout_ms": bootstrap_timeout_ms,
-            "metadata_max_age_ms": metadata_max_age_ms,
-            "allow_auto_create_topics": False,  # topics exist, or kafka.create_topics creates them
+        self._sent = {
+            topic_for(config, s): self._metrics.sent_records.labels(topic_for(config, s)) for s in Signal
         }
+        self._options: dict[str, Any] = {
+            **librdkafka_options(config),
+            "acks": "all",
+            "enable.idempotence": True,
+            "compression.type": config.compression,
+            "partitioner": "murmur2_random",  # murmur2 of the key (keys are never empty here)
+            "message.timeout.ms": delivery_timeout_ms,
+            "request.timeout.ms": request_timeout_ms,
+            "linger.ms": linger_ms,
+            "message.max.bytes": max_request_size + 1024,  # the record plus its batch framing
+            "max.in.flight.requests.per.connection": 5,  # the most idempotence allows with ordering kept
+            "queue.buffering.max.messages": max_in_flight_records + 1,  # ours refuses first
+            "retry.backoff.ms": 100,
+            "reconnect.backoff.ms": 50,
+            "reconnect.backoff.max.ms": 2_000,
+            "socket.connection.setup.timeout.ms": max(1_000, bootstrap_timeout_ms),
+            "topic.metadata.refresh.interval.ms": metadata_max_age_ms,
+            "topic.metadata.propagation.max.ms": max_block_ms,
+            "allow.auto.create.topics": False,  # topics exist, or kafka.create_topics creates them
+            "logger": _LIBRDKAFKA_LOG,
+            "error_cb": self._on_error,
+        }
+        self._bootstrap_timeout_s = bootstrap_timeout_ms / 1000
+        self._metadata_interval_s = metadata_max_age_ms / 1000
         self._max_in_flight = max_in_flight_records
         self._full_retry_after_s = full_retry_after_s
         self._reconnect_interval_s = reconnect_interval_s
         self._stale_after_s = stale_after_s
         self._rebuild_after_s = rebuild_after_s
         self._lock = threading.Lock()
-        self._producer: KafkaProducer | None = None
+        self._producer: Producer | None = None
         self._in_flight = 0
-        self._last_ack = 0.0  # monotonic time of the last acknowledged send
+        self._last_heard = 0.0  # monotonic time of the last ack or metadata answer
         self._failing_since: float | None = None  # first failed send with no ack since
+        self._fatal = False  # the idempotent producer reported a fatal error: rebuild it now
         self._last_error = "not started"
         self._started = False
         self._closed = False
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
+        self._deliveries: threading.Thread | None = None
         self.rebuilds = 0  # producers replaced after failing (for tests and the log)
 
     # lifecycle
@@ -182,7 +248,11 @@ class KafkaProducerTransport:
             self._thread = threading.Thread(
                 target=self._maintain, name="evalstream-kafka-connect", daemon=True
             )
+            self._deliveries = threading.Thread(
+                target=self._serve_deliveries, name="evalstream-kafka-deliveries", daemon=True
+            )
             self._thread.start()
+            self._deliveries.start()
 
     def wait_ready(self, timeout_s: float) -> bool:
         """Block until connected to the broker (or timeout); True when connected."""
@@ -194,92 +264,134 @@ class KafkaProducerTransport:
             if self._closed:
                 return
             self._closed = True
-            producer, self._producer = self._producer, None
         self._stop.set()
         deadline = time.monotonic() + timeout_s
-        if self._thread is not None:
-            self._thread.join(max(0.0, deadline - time.monotonic()))
+        for thread in (self._thread, self._deliveries):
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            producer, self._producer = self._producer, None
         if producer is not None:
             self._close(producer, max(0.0, deadline - time.monotonic()), "at shutdown")
 
-    def _close(self, producer: KafkaProducer, timeout_s: float, when: str) -> None:
-        """Close without raising: what is not acked within timeout_s is abandoned and reported.
-
-        Abandoned records were never answered OK (their send() fails), so nothing accepted is lost.
-        """
+    def _close(self, producer: Producer, timeout_s: float, when: str) -> None:
+        """Flush (serving delivery reports) for up to timeout_s; what is not acked by then is purged
+        and reported. Purged records were never answered OK (their send() fails), so nothing accepted
+        is lost. Never raises."""
         try:
-            producer.close(timeout=timeout_s)
-        except Exception as exc:  # close() flushes first and raises when the flush times out
-            sender = getattr(producer, "_sender", None)
-            if sender is not None:
-                sender.force_close()  # aborts the unsent batches: their futures fail
-                sender.join(1.0)
+            left = producer.flush(timeout_s)
+            if left:
+                producer.purge()  # fails every record still queued or in flight...
+                producer.flush(1.0)  # ...and serves their reports at once, so their senders return now
+        except Exception as exc:
+            left = -1
+            log.warning("kafka producer %s: close failed: %s: %s", when, type(exc).__name__, exc)
+        if left > 0:
             log.warning(
-                "kafka producer %s: %d records not acknowledged within %.1fs (%s); their senders were "
+                "kafka producer %s: %d records not acknowledged within %.1fs; their senders were "
                 "not answered OK",
                 when,
-                self._in_flight,
+                left,
                 timeout_s,
-                type(exc).__name__,
             )
 
+    def _serve_deliveries(self) -> None:
+        """Serve delivery reports (and librdkafka's log lines): each wakes the send() waiting for it."""
+        while not self._stop.is_set():
+            producer = self._producer
+            if producer is None:
+                self._stop.wait(0.05)
+            else:
+                producer.poll(0.2)
+
     def _maintain(self) -> None:
-        """Connect; then rebuild the producer once its sends failed for rebuild_after_s with no ack."""
+        """Connect; then ask for metadata every metadata_max_age_ms (proof of life), and rebuild the
+        producer once its sends failed for rebuild_after_s with no ack, or after a fatal error."""
         while not self._stop.is_set():
             if self._producer is None and not self._connect():
                 continue
-            self._stop.wait(self._reconnect_interval_s)
+            self._stop.wait(min(self._reconnect_interval_s, self._metadata_interval_s))
+            producer = self._producer
+            if producer is not None and not self._stop.is_set():
+                self._ask_metadata(producer, self._metadata_interval_s)
             failing_since = self._failing_since
-            if failing_since is not None and time.monotonic() - failing_since >= self._rebuild_after_s:
+            failed_long = (
+                failing_since is not None and time.monotonic() - failing_since >= self._rebuild_after_s
+            )
+            if failed_long or self._fatal:
                 with self._lock:
                     if self._closed:
                         return
                     producer, self._producer = self._producer, None
                     self._failing_since = None
+                    self._fatal = False
                     self.rebuilds += 1
                 self._last_error = "rebuilding the producer after failed sends"
                 log.warning(
-                    "kafka producer: no ack for %.0fs; closing it and connecting a new one",
-                    self._rebuild_after_s,
+                    "kafka producer: %s; closing it and connecting a new one",
+                    "a fatal error" if not failed_long else f"no ack for {self._rebuild_after_s:.0f}s",
                 )
                 if producer is not None:
                     self._close(producer, 0.0, "being rebuilt")
 
+    def _ask_metadata(self, producer: Producer, timeout_s: float) -> bool:
+        try:
+            producer.list_topics(topic_for(self.config, Signal.TRACES), timeout=timeout_s)
+        except Exception as exc:  # KafkaException: the broker did not answer in time
+            self._last_error = f"no metadata from Kafka: {exc}"
+            return False
+        self._last_heard = time.monotonic()
+        return True
+
     def _connect(self) -> bool:
         attempts = 0
+        producer: Producer | None = None
         while not self._stop.is_set():
             attempts += 1
             try:
-                producer = KafkaProducer(**self._options)
-                _no_auto_create(getattr(producer, "_metadata", None))
-            except Exception as exc:  # NoBrokersAvailable, DNS, TLS...: keep trying, never crash
+                if producer is None:
+                    producer = Producer(self._options)
+            except Exception as exc:  # a configuration librdkafka refuses: keep saying so, never crash
                 self._last_error = f"{type(exc).__name__}: {exc}"
-                if attempts == 1 or attempts % 60 == 0:
-                    log.warning(
-                        "kafka producer: cannot reach %s (attempt %d): %s; retrying every %.1fs",
-                        self.config.bootstrap_servers,
-                        attempts,
-                        self._last_error,
-                        self._reconnect_interval_s,
-                    )
-                self._stop.wait(self._reconnect_interval_s)
-                continue
-            if self.config.create_topics:
-                try:
-                    created = create_topics(self.config)
-                    if created:
-                        log.info("kafka: created topics %s", ", ".join(created))
-                except Exception as exc:
-                    log.warning("kafka: could not create topics: %s: %s", type(exc).__name__, exc)
-            with self._lock:
-                if self._closed:
-                    self._close(producer, 0.0, "closed while connecting")
-                    return False
+            else:
+                if self._ask_metadata(producer, self._bootstrap_timeout_s):
+                    break
+            if attempts == 1 or attempts % 60 == 0:
+                log.warning(
+                    "kafka producer: cannot reach %s (attempt %d): %s; retrying every %.1fs",
+                    self.config.bootstrap_servers,
+                    attempts,
+                    self._last_error,
+                    self._reconnect_interval_s,
+                )
+            self._stop.wait(self._reconnect_interval_s)
+        if producer is None or self._stop.is_set():
+            return False
+        if self.config.create_topics:
+            try:
+                created = create_topics(self.config)
+                if created:
+                    log.info("kafka: created topics %s", ", ".join(created))
+            except Exception as exc:
+                log.warning("kafka: could not create topics: %s: %s", type(exc).__name__, exc)
+        with self._lock:
+            if self._closed:
+                closing = True
+            else:
+                closing = False
                 self._producer = producer
-            log.info("kafka producer: connected to %s", self.config.bootstrap_servers)
-            self._connected.set()
-            return True
-        return False
+        if closing:
+            self._close(producer, 0.0, "closed while connecting")
+            return False
+        log.info("kafka producer: connected to %s", self.config.bootstrap_servers)
+        self._connected.set()
+        return True
+
+    def _on_error(self, error: KafkaError) -> None:
+        """librdkafka's client-level errors (brokers down, authentication...): the reason health gives."""
+        self._last_error = f"{error.name()}: {error.str()}"
+        if error.fatal():
+            self._fatal = True
 
     # Producer
     def ready(self) -> bool:
@@ -289,11 +401,16 @@ class KafkaProducerTransport:
     def health(self) -> PartHealth:
         """Ready: connected, heard from the broker lately (ack or metadata), sends not failing, not full.
 
-        Not live when the thread that connects and repairs the producer died (a bug: restart).
+        Not live when a thread that connects, repairs or serves the producer died (a bug: restart).
         """
-        thread = thread_health(self._thread, "Kafka producer connect")
-        if not thread.live and not self._closed:
-            return thread
+        if not self._closed:
+            for thread, name in (
+                (self._thread, "Kafka producer connect"),
+                (self._deliveries, "Kafka deliveries"),
+            ):
+                state = thread_health(thread, name)
+                if not state.live:
+                    return state
         producer = self._producer
         if self._closed:
             return PartHealth(ready=False, reason="the Kafka producer is shut down")
@@ -307,9 +424,7 @@ class KafkaProducerTransport:
                 ready=False,
                 reason=f"{self._in_flight} records await Kafka's ack (limit {self._max_in_flight})",
             )
-        silent_s = time.monotonic() - max(
-            self._last_ack, _metadata_refreshed_at(getattr(producer, "_metadata", None))
-        )
+        silent_s = time.monotonic() - self._last_heard
         if silent_s > self._stale_after_s:
             return PartHealth(
                 ready=False, reason=f"no ack or metadata from Kafka at {servers} for {silent_s:.0f}s"
@@ -337,61 +452,83 @@ class KafkaProducerTransport:
                 f"not connected to Kafka at {self.config.bootstrap_servers}: {self._last_error}"
             )
         for record in records:
-            size = len(record.key) + len(record.value) + sum(len(k) + len(v) for k, v in record.headers)
+            size = len(record.key) + len(record.value)
+            if record.headers:
+                size += sum(len(k) + len(v) for k, v in record.headers)
             if size > self.max_record_bytes:
                 self._metrics.send_errors.labels("too_large").inc()
                 raise TooLarge(
                     f"a record of {size} bytes exceeds the producer's limit of {self.max_record_bytes}"
                 )
+        count = len(records)
         with self._lock:
-            if self._in_flight + len(records) > self._max_in_flight:
+            if self._in_flight + count > self._max_in_flight:
                 self._metrics.send_errors.labels("full").inc()
                 raise TransportFull(
                     f"{self._in_flight} records await Kafka's ack (limit {self._max_in_flight})",
                     retry_after_s=self._full_retry_after_s,
                 )
-            self._in_flight += len(records)
-        deadline = time.monotonic() + timeout_s
-        futures: list[tuple[str, Any]] = []
-        unsent = len(records)
+            self._in_flight += count
+        pending = _Pending(self, count)
+        unsent = count
         try:
             for record in records:
                 topic = topic_for(self.config, record.signal)
-                future = producer.send(
-                    topic, value=record.value, key=record.key, headers=list(record.headers)
-                )
-                future.add_both(self._done)
+                if record.headers:
+                    producer.produce(
+                        topic,
+                        record.value,
+                        record.key,
+                        on_delivery=pending.report,
+                        headers=list(record.headers),
+                    )
+                else:
+                    producer.produce(topic, record.value, record.key, on_delivery=pending.report)
                 unsent -= 1
-                futures.append((topic, future))
-            for topic, future in futures:
-                future.get(timeout=max(0.0, deadline - time.monotonic()))
-                self._metrics.sent_records.labels(topic).inc()
-        except kerrors.KafkaTimeoutError as exc:
-            self._fail("timeout", f"KafkaTimeoutError: {exc}")
-            raise TransportUnavailable(f"Kafka did not acknowledge within {timeout_s:g}s: {exc}") from None
-        except kerrors.MessageSizeTooLargeError as exc:
-            self._metrics.send_errors.labels("too_large").inc()
-            raise TooLarge(f"Kafka refused a record as too large: {exc}") from None
-        except kerrors.IllegalStateError as exc:
+        except BufferError:  # librdkafka's own queue is full (ours should have refused first)
+            self._metrics.send_errors.labels("full").inc()
+            raise TransportFull(
+                "the Kafka producer's queue is full", retry_after_s=self._full_retry_after_s
+            ) from None
+        except KafkaException as exc:
+            raise self._refusal(exc.args[0] if exc.args else None, str(exc), timeout_s) from None
+        except RuntimeError as exc:  # a producer closed under us
             if self._closed:
                 self._metrics.send_errors.labels("shutting_down").inc()
                 raise ShuttingDown("the Kafka producer is closed") from None
-            # a producer closed under us (being rebuilt) or in a fatal state: the next one will do
-            self._fail("unavailable", f"IllegalStateError: {exc}")
-            raise TransportUnavailable(f"Kafka producer unusable, being rebuilt: {exc}") from None
-        except kerrors.KafkaError as exc:
             self._fail("unavailable", f"{type(exc).__name__}: {exc}")
-            raise TransportUnavailable(f"Kafka send failed: {type(exc).__name__}: {exc}") from None
+            raise TransportUnavailable(f"Kafka producer unusable, being rebuilt: {exc}") from None
         finally:
             if unsent:
                 with self._lock:
                     self._in_flight -= unsent
-        self._last_ack = time.monotonic()
+        if not pending.done.acquire(timeout=max(0.0, timeout_s)):
+            self._fail("timeout", f"no ack within {timeout_s:g}s")
+            raise TransportUnavailable(f"Kafka did not acknowledge within {timeout_s:g}s")
+        if pending.error is not None:
+            raise self._refusal(pending.error, pending.error.str(), timeout_s)
+        for record in records:
+            self._sent[topic_for(self.config, record.signal)].inc()
+        self._last_heard = time.monotonic()
         self._failing_since = None
 
-    def _done(self, *_: Any) -> None:
-        with self._lock:
-            self._in_flight -= 1
+    def _refusal(self, error: KafkaError | None, text: str, timeout_s: float) -> Exception:
+        """The processor.errors exception for a refused produce or a failed delivery (counted)."""
+        code = error.code() if isinstance(error, KafkaError) else None
+        if code == KafkaError.MSG_SIZE_TOO_LARGE:
+            self._metrics.send_errors.labels("too_large").inc()
+            return TooLarge(f"Kafka refused a record as too large: {text}")
+        if code in (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT) and self._closed:
+            self._metrics.send_errors.labels("shutting_down").inc()
+            return ShuttingDown("the Kafka producer closed before the broker acknowledged")
+        if isinstance(error, KafkaError) and error.fatal():
+            self._fatal = True
+        if code == KafkaError._MSG_TIMED_OUT:
+            self._fail("timeout", f"{error.name() if error else 'timeout'}: {text}")
+            return TransportUnavailable(f"Kafka did not acknowledge within {timeout_s:g}s: {text}")
+        name = error.name() if isinstance(error, KafkaError) else "KafkaException"
+        self._fail("unavailable", f"{name}: {text}")
+        return TransportUnavailable(f"Kafka send failed: {name}: {text}")
 
     def _fail(self, reason: str, error: str) -> None:
         self._metrics.send_errors.labels(reason).inc()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import socket
+import threading
 from collections.abc import Iterator
+from typing import Any
 
-import kafka.errors as kerrors
 import pytest
+from confluent_kafka import KafkaException, Producer
 from kafka import KafkaAdminClient
 from kafka.partitioner.default import murmur2
 from prometheus_client import CollectorRegistry
@@ -15,7 +18,13 @@ from prometheus_client import CollectorRegistry
 from processor.errors import ShuttingDown, TooLarge, TransportUnavailable
 from processor.transport import Consumed, Record, Signal, codec, trace_key
 from processor.transport.config import KafkaConfig, TopicsConfig
-from processor.transport.kafka import KafkaConsumerTransport, KafkaProducerTransport, create_topics
+from processor.transport.kafka import (
+    KafkaConsumerTransport,
+    KafkaProducerTransport,
+    create_topics,
+    librdkafka_options,
+)
+from tests.tls_certs import make_certs
 
 
 def kafka_config(bootstrap: str, prefix: str, **overrides: object) -> KafkaConfig:
@@ -329,27 +338,67 @@ def test_consumer_does_not_create_topics(kafka_bootstrap: str, topic_prefix: str
         admin.close()
 
 
-def test_close_reports_unacknowledged_records_instead_of_raising(caplog: pytest.LogCaptureFixture) -> None:
-    # kafka-python's close() flushes first and raises KafkaTimeoutError when records are still unacked
-    # (the broker is away); shutdown must abandon them with one warning, not a traceback.
-    class Sender:
-        forced = False
+class CountingProducer(Producer):
+    """A real producer that counts the records handed to it."""
 
-        def force_close(self) -> None:
-            self.forced = True
+    produced = 0
 
-        def join(self, timeout: float) -> None:
-            pass
+    def produce(self, *args: Any, **kwargs: Any) -> None:
+        super().produce(*args, **kwargs)
+        self.produced += 1
 
-    class StuckProducer:
-        _sender = Sender()
 
-        def close(self, timeout: float) -> None:
-            raise kerrors.KafkaTimeoutError("Timeout waiting for future")
+def test_shutdown_fails_unacknowledged_sends_and_reports_them(caplog: pytest.LogCaptureFixture) -> None:
+    # The broker is away while a send waits for its ack: shutdown flushes for its timeout, then purges
+    # what is left, so the waiting sender gets ShuttingDown (never OK) and one warning names the count.
+    transport = KafkaProducerTransport(
+        KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}"), bootstrap_timeout_ms=200
+    )
+    transport.start()
+    transport._producer = producer = CountingProducer(transport._options)  # connected, then the broker left
+    outcome: list[BaseException] = []
 
-    transport = KafkaProducerTransport(KafkaConfig(bootstrap_servers=f"127.0.0.1:{free_port()}"))
-    transport._in_flight = 415
-    stuck = StuckProducer()
-    transport._close(stuck, 0.5, "at shutdown")  # type: ignore[arg-type]
-    assert stuck._sender.forced
-    assert "415 records not acknowledged within 0.5s (KafkaTimeoutError)" in caplog.text
+    def send() -> None:
+        try:
+            transport.send(records_for([os.urandom(16) for _ in range(3)]), timeout_s=60)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    for _ in range(200):  # until the three records are handed to librdkafka (bounded: 10 s)
+        if producer.produced == 3:
+            break
+        sender.join(0.05)
+    assert producer.produced == 3, outcome
+    transport.shutdown(timeout_s=1)
+    sender.join(30)
+    assert not sender.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], ShuttingDown)
+    assert "3 records not acknowledged within" in caplog.text, (outcome, caplog.text)
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_security_settings_reach_the_producer(tmp_path: pathlib.Path, mechanism: str) -> None:
+    certs = make_certs(tmp_path)
+    config = KafkaConfig(
+        bootstrap_servers="127.0.0.1:9093",
+        security_protocol="SASL_SSL",
+        sasl_mechanism=mechanism,
+        sasl_username="evalstream",
+        sasl_password="secret",
+        ssl_cafile=str(certs.ca),
+    )
+    options = librdkafka_options(config)
+    assert options == {
+        "bootstrap.servers": "127.0.0.1:9093",
+        "client.id": "evalstream",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": mechanism,
+        "sasl.username": "evalstream",
+        "sasl.password": "secret",
+        "ssl.ca.location": str(certs.ca),
+    }
+    Producer(options)  # librdkafka accepts them (it refuses unknown or inconsistent settings here)
+    with pytest.raises(KafkaException):
+        Producer({**options, "ssl.ca.location": str(tmp_path / "missing.pem")})

@@ -1,0 +1,149 @@
+"""Receiver side, before decoding: leave out the spans of sampled-out traces, from the request's bytes.
+
+Decoding a whole export request builds a message for every span, attribute and value, and the
+selection then reads every span's ids, although the sampler drops ~95 % of the traces on their
+trace id alone. `prefilter_traces` reads only each span's framing and leading ids (a skeleton
+parse in upb: spans stay opaque bytes), asks the sampler once per distinct trace id, and rebuilds
+the request from the spans of the kept traces; the receiver decodes and selects that, unchanged.
+
+It is a fast path that gives exactly what the full path gives, or steps aside (None), when:
+- the sampler keeps every trace (rate 1): nothing to leave out;
+- the sampler may override per span (`Sampler.overrides`): that needs every span's attributes;
+- a span does not start with its trace id and span id as protobuf writes them (field 1 of 16
+  bytes, then field 2 of 8 bytes; every SDK and the Collector serialise fields in number order);
+- a trace id is all zero (the full path rejects and counts such spans);
+- the skeleton does not parse (the full decode then names the problem).
+What it does not do: look at a sampled-out span beyond its framing and trace id. Such a span with
+an all-zero span id is dropped with its trace, where the full path counted it rejected (partial
+success); one whose attributes are malformed (bad UTF-8, broken nesting) is dropped with its trace,
+where the full decode refused the whole request with INVALID_ARGUMENT. Spans of kept traces are
+decoded and checked in full, as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import compress
+from operator import itemgetter
+from typing import Any
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError
+
+from processor.extract.otlp import SPAN_ID_LEN, TRACE_ID_LEN
+from processor.sampler import Sampler
+
+# A span's first bytes, as protobuf writes them: tag of field 1 (trace_id) and its length 16, the id,
+# then the tag of field 2 (span_id) and its length 8.
+_TRACE_ID_TAG = bytes([1 << 3 | 2, TRACE_ID_LEN])
+_SPAN_ID_TAG = bytes([2 << 3 | 2, SPAN_ID_LEN])
+_HEAD_LEN = len(_TRACE_ID_TAG) + TRACE_ID_LEN + len(_SPAN_ID_TAG)
+_HEAD = itemgetter(slice(0, _HEAD_LEN))
+_ZERO_TRACE_ID = bytes(TRACE_ID_LEN)
+
+
+def _skeleton() -> Any:
+    """ExportTraceServiceRequest with the same field numbers, but resources, scopes and spans kept as
+    opaque bytes (proto2, so an empty resource or scope keeps its presence)."""
+    file = descriptor_pb2.FileDescriptorProto(
+        name="evalstream/prefilter_skeleton.proto", package="evalstream.prefilter", syntax="proto2"
+    )
+    field = descriptor_pb2.FieldDescriptorProto
+    layout: dict[str, list[tuple[str, int, str | None]]] = {
+        "Request": [("resource_spans", 1, ".evalstream.prefilter.ResourceSpans")],
+        "ResourceSpans": [
+            ("resource", 1, None),
+            ("scope_spans", 2, ".evalstream.prefilter.ScopeSpans"),
+            ("schema_url", 3, None),
+        ],
+        "ScopeSpans": [("scope", 1, None), ("spans", 2, None), ("schema_url", 3, None)],
+    }
+    repeated = {"resource_spans", "scope_spans", "spans"}
+    for name, fields in layout.items():
+        message = file.message_type.add(name=name)
+        for field_name, number, type_name in fields:
+            added = message.field.add(
+                name=field_name,
+                number=number,
+                label=field.LABEL_REPEATED if field_name in repeated else field.LABEL_OPTIONAL,
+                type=field.TYPE_MESSAGE if type_name else field.TYPE_BYTES,
+            )
+            if type_name:
+                added.type_name = type_name
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("evalstream.prefilter.Request"))
+
+
+_Skeleton: Any = _skeleton()
+
+
+@dataclass(frozen=True, slots=True)
+class Prefiltered:
+    """A request without its sampled-out traces: `body` (the input itself when nothing was left out),
+    and how many spans and distinct trace ids were left out (never decoded)."""
+
+    body: bytes
+    spans_dropped: int
+    traces_dropped: int
+
+
+def prefilter_traces(body: bytes, sampler: Sampler) -> Prefiltered | None:
+    """The serialised ExportTraceServiceRequest `body` holding only the spans of the traces `sampler`
+    keeps, resources and scopes as they were; None when this cannot be decided from the bytes alone
+    (see the module doc), so the caller decodes `body` in full."""
+    if sampler.overrides or sampler.keeps_every_trace:
+        return None
+    try:
+        skeleton = _Skeleton.FromString(body)
+    except DecodeError:
+        return None
+    keep = sampler.keep
+    decisions: dict[bytes, bool] = {}
+    out = _Skeleton()
+    spans_dropped = 0
+    for resource_spans in skeleton.resource_spans:
+        out_resource = None
+        for scope_spans in resource_spans.scope_spans:
+            spans = scope_spans.spans
+            heads = list(map(_HEAD, spans))
+            kept_heads: set[bytes] = set()
+            distinct = set(heads)  # one per trace id when every span has the layout
+            for head in distinct:
+                trace_id = head[2 : 2 + TRACE_ID_LEN]
+                if not head.startswith(_TRACE_ID_TAG) or not head.endswith(_SPAN_ID_TAG):
+                    return None  # short, or ids not first: only the full decode knows
+                decision = decisions.get(trace_id)
+                if decision is None:
+                    if trace_id == _ZERO_TRACE_ID:
+                        return None
+                    decision = decisions[trace_id] = keep(trace_id)
+                if decision:
+                    kept_heads.add(head)
+            if len(kept_heads) == len(distinct):
+                kept = list(spans)
+            else:
+                # index the few kept spans: iterating `spans` again would copy every span's bytes
+                at = compress(range(len(heads)), map(kept_heads.__contains__, heads)) if kept_heads else ()
+                kept = [spans[i] for i in at]
+                spans_dropped += len(heads) - len(kept)
+            if not kept:
+                continue
+            if out_resource is None:
+                out_resource = out.resource_spans.add()
+                if resource_spans.HasField("resource"):
+                    out_resource.resource = resource_spans.resource
+                if resource_spans.HasField("schema_url"):
+                    out_resource.schema_url = resource_spans.schema_url
+            out_scope = out_resource.scope_spans.add(spans=kept)
+            if scope_spans.HasField("scope"):
+                out_scope.scope = scope_spans.scope
+            if scope_spans.HasField("schema_url"):
+                out_scope.schema_url = scope_spans.schema_url
+    if not spans_dropped:
+        return Prefiltered(body, 0, 0)
+    dropped_traces = sum(not decision for decision in decisions.values())
+    return Prefiltered(out.SerializeToString(), spans_dropped, dropped_traces)
+
+
+__all__ = ["Prefiltered", "prefilter_traces"]
