@@ -17,11 +17,11 @@ import pytest
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from processor._proto import eval_result_pb2
 from processor.demo.replay import replay
 from tests.processes import run_processor, wait_for
+from tests.receiver.helpers import chat_attributes, kv
 from tests.scorers.test_judge import StandIn
 from tests.test_e2e import kafka_config, read_topic, run_module
 
@@ -32,10 +32,6 @@ QUESTION = (
     f"My card {CARD} was charged twice, please refund and confirm to {EMAIL}. What is the refund window?"
 )
 ANSWER = f"Refunds for card {CARD} take 5 days; we will write to {EMAIL} once it is done."
-
-
-def kv(key: str, value: str) -> KeyValue:
-    return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
 def requests(trace_id: bytes) -> tuple[ExportTraceServiceRequest, ExportLogsServiceRequest]:
@@ -51,28 +47,7 @@ def requests(trace_id: bytes) -> tuple[ExportTraceServiceRequest, ExportLogsServ
         end_time_unix_nano=1_700_000_001_000_000_000,
     )
     span.attributes.extend(
-        [
-            kv("gen_ai.operation.name", "chat"),
-            kv("gen_ai.provider.name", "openai"),
-            kv("gen_ai.request.model", "gpt-4o-mini"),
-            kv("gen_ai.response.id", "chatcmpl-redaction-1"),
-            kv(
-                "gen_ai.input.messages",
-                json.dumps([{"role": "user", "parts": [{"type": "text", "content": QUESTION}]}]),
-            ),
-            kv(
-                "gen_ai.output.messages",
-                json.dumps(
-                    [
-                        {
-                            "role": "assistant",
-                            "parts": [{"type": "text", "content": ANSWER}],
-                            "finish_reason": "stop",
-                        }
-                    ]
-                ),
-            ),
-        ]
+        [*chat_attributes(QUESTION, ANSWER), kv("gen_ai.response.id", "chatcmpl-redaction-1")]
     )
     logs = ExportLogsServiceRequest()
     rl = logs.resource_logs.add()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 
@@ -17,6 +18,21 @@ def kv(key: str, value: str | int) -> KeyValue:
     if isinstance(value, int):
         return KeyValue(key=key, value=AnyValue(int_value=value))
     return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def chat_attributes(question: str, answer: str, *, model: str = "gpt-4o-mini") -> list[KeyValue]:
+    """A current-convention GenAI chat span's attributes, with the prompt and answer on the span."""
+    user = [{"role": "user", "parts": [{"type": "text", "content": question}]}]
+    assistant = [
+        {"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": "stop"}
+    ]
+    return [
+        kv("gen_ai.operation.name", "chat"),
+        kv("gen_ai.provider.name", "openai"),
+        kv("gen_ai.request.model", model),
+        kv("gen_ai.input.messages", json.dumps(user)),
+        kv("gen_ai.output.messages", json.dumps(assistant)),
+    ]
 
 
 def random_trace_id() -> bytes:

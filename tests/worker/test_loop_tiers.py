@@ -8,14 +8,12 @@ large locales, and es-ES, the smallest, is never the one that goes without.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from prometheus_client import CollectorRegistry
 
@@ -29,6 +27,7 @@ from processor.scorers.judge import JudgeParams, JudgeScorer
 from processor.transport import Record, Signal, trace_key
 from processor.worker.config import TiersConfig, WorkerConfig
 from processor.worker.loop import Worker
+from tests.receiver.helpers import chat_attributes, kv
 from tests.scorers.test_judge import StandIn
 
 SLICES = SlicesConfig()
@@ -51,10 +50,6 @@ class Clock:
             self.now += seconds
 
 
-def _kv(key: str, value: str) -> KeyValue:
-    return KeyValue(key=key, value=AnyValue(string_value=value))
-
-
 def chat_call(trace_id: bytes, locale: str, n: int) -> Record:
     """One GenAI chat span (content on the span, the locale on it too), as the receiver forwards it."""
     topic = TOPICS[locale][n % len(TOPICS[locale])]
@@ -66,33 +61,12 @@ def chat_call(trace_id: bytes, locale: str, n: int) -> Record:
         kind=Span.SPAN_KIND_CLIENT,
         start_time_unix_nano=1,
         end_time_unix_nano=2,
-        attributes=[
-            _kv("gen_ai.operation.name", "chat"),
-            _kv("gen_ai.provider.name", "openai"),
-            _kv("gen_ai.request.model", "gpt-4o-mini"),
-            _kv("app.locale", locale),
-            _kv(
-                "gen_ai.input.messages",
-                json.dumps([{"role": "user", "parts": [{"type": "text", "content": question}]}]),
-            ),
-            _kv(
-                "gen_ai.output.messages",
-                json.dumps(
-                    [
-                        {
-                            "role": "assistant",
-                            "parts": [{"type": "text", "content": answer}],
-                            "finish_reason": "stop",
-                        }
-                    ]
-                ),
-            ),
-        ],
+        attributes=[*chat_attributes(question, answer), kv("app.locale", locale)],
     )
     request = ExportTraceServiceRequest(
         resource_spans=[
             ResourceSpans(
-                resource={"attributes": [_kv("service.name", "support-bot")]},
+                resource={"attributes": [kv("service.name", "support-bot")]},
                 scope_spans=[ScopeSpans(spans=[span])],
             )
         ]
