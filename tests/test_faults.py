@@ -118,6 +118,22 @@ def readiness(processor: RunningProcessor) -> int:
     return http_get(processor.metrics_url + "/readyz", timeout=2)[0]
 
 
+def wait_until_ready_again(processor: RunningProcessor, timeout_s: float = 30) -> None:
+    """Wait for /readyz to pass; on time-out, say which part was not ready, and the log's tail."""
+    last_answer = ""
+
+    def ready() -> bool:
+        nonlocal last_answer
+        status, body = http_get(processor.metrics_url + "/readyz", timeout=2)
+        last_answer = f"{status} {body!r}"
+        return status == 200
+
+    try:
+        wait_for(ready, timeout_s=timeout_s, what="/readyz to pass again")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; it last said {last_answer}\n{processor.log()[-4000:]}") from None
+
+
 def time_until_not_ready(processor: RunningProcessor) -> float:
     """Seconds from now (the broker just stopped) until /readyz says 503."""
     started = time.monotonic()
@@ -146,7 +162,7 @@ def test_broker_restart_under_load_loses_nothing_accepted_and_recovers_within_30
                 what="an export answered OK after the broker came back",
             )
             recovery_s = min(t for t in load.ok_times if t > back) - back
-            wait_for(lambda: readiness(processor) == 200, timeout_s=30, what="/readyz to pass again")
+            wait_until_ready_again(processor)
             time.sleep(3)  # some load after recovery
         finally:
             load.finish()
@@ -206,7 +222,7 @@ def test_an_idle_worker_survives_a_two_minute_outage_and_scores_the_next_case(
             assert health_delay_s <= HEALTH_LIMIT_S
             expect = {t.hex() for t in after_ids}
             assert expect <= topic_keys(broker.address, f"{prefix}_results", expect=expect, timeout_s=120)
-            wait_for(lambda: readiness(processor) == 200, timeout_s=30, what="/readyz to pass again")
+            wait_until_ready_again(processor)
         finally:
             channel.close()
     assert "Traceback" not in processor.log(), processor.log()[-5000:]
