@@ -101,6 +101,45 @@ def test_send_blocks_until_acked_and_consumer_reads_every_record(
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_the_consumer_reads_what_the_producer_compressed_with_each_codec(
+    kafka_bootstrap: str, topic_prefix: str, compression: str
+) -> None:
+    config = kafka_config(kafka_bootstrap, topic_prefix, compression=compression)
+    producer = KafkaProducerTransport(config, registry=CollectorRegistry())
+    producer.start()
+    tids = [os.urandom(16) for _ in range(100)]
+    # span-like values that compress well, so librdkafka keeps the compressed batch
+    records = [Record(Signal.TRACES, trace_key(t), b"value-" + t + b"gen_ai.prompt " * 100) for t in tids]
+    try:
+        assert producer.wait_ready(60)
+        producer.send(records, timeout_s=30)
+    finally:
+        producer.shutdown(timeout_s=5)
+    consumer = KafkaConsumerTransport(config, group_id=f"{topic_prefix}-g", signals=(Signal.TRACES,))
+    try:
+        got = consume_all(consumer, len(records))
+    finally:
+        consumer.shutdown(timeout_s=5)
+    assert sorted((c.record.key, c.record.value) for c in got) == sorted((r.key, r.value) for r in records)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        stored = sum(
+            partition["partition_size"]
+            for broker in admin.describe_log_dirs()
+            for log_dir in broker["log_dirs"]
+            for entry in log_dir["topics"]
+            if entry["name"] == config.topics.traces
+            for partition in entry["partitions"]
+        )
+    finally:
+        admin.close()
+    raw = sum(len(r.key) + len(r.value) for r in records)
+    # the batches on the broker were written with the codec (none: the raw bytes plus framing)
+    assert stored > raw if compression == "none" else stored < raw / 5
+
+
+@pytest.mark.kafka
 def test_a_traces_records_share_one_partition_chosen_by_murmur2(
     config: KafkaConfig, producer: KafkaProducerTransport, topic_prefix: str
 ) -> None:
