@@ -6,19 +6,20 @@ Starts a Kafka broker of its own (deploy/local/kafka.sh; `--bootstrap HOST:PORT`
 the Collector the project builds (deploy/collector/build-otelcol.sh: otlp receiver ->
 probabilistic_sampler in hash_seed mode -> kafka exporter, partition_traces_by_id, murmur2, acks=all,
 gzip, no sending queue, so like ours it answers only after the broker's ack) and our receiver
-(`python -m processor receiver`, Kafka transport, acks=all, gzip). Both get the same pre-serialised
-requests (bench/otlp_load.py: 500 spans = 25 traces x 20 spans each) from a raw-bytes gRPC client
-with `--streams` concurrent streams, sampling 5 %. Per server: CPU (utime + stime of the process, all
-threads, from /proc/<pid>/stat) over the measured requests only, peak RSS (VmHWM), records written
-to its topic, their bytes (key + value as produced, and as stored on the broker after gzip), and the
-trace ids those records carry (the two peers must keep the same traces). `--rates 0.05,0.25,1`
-also runs our receiver at higher sampling rates (the cheap tier's cost; the Collector stays at 5 %:
-it keeps the same traces as the 5 % receiver, and a subset of each higher rate's;
-`--collector-rate 1` compares with a Collector that forwards every trace), and `--llm-every 10`
-makes only one trace in ten call the LLM (our receiver then forwards only the traces with an LLM
-call unless `--label-spans all`: it is compared with those of the Collector's). The parse floor is
-measured in this process on the same bytes: `ExportTraceServiceRequest.FromString` plus each span's
-trace id. Ratios are from this one run; the machine may be shared, so absolute numbers are noisy,
+(`python -m processor receiver`, Kafka transport, acks=all, zstd: its default). Both get the same
+pre-serialised requests (bench/otlp_load.py: 500 spans = 25 traces x 20 spans each) from a raw-bytes
+gRPC client with `--streams` concurrent streams, sampling 5 %. Per server: CPU (utime + stime of the
+process, all threads, from /proc/<pid>/stat) over the measured requests only, peak RSS (VmHWM), records
+written to its topic, their bytes (key + value as produced, and as stored on the broker compressed), and
+the trace ids those records carry (the two peers must keep the same traces). `--rates 0.05,0.25,1` also
+runs our receiver at higher sampling rates (the cheap tier's cost; the Collector stays at 5 %: it keeps
+the same traces as the 5 % receiver, and a subset of each higher rate's; `--collector-rate 1` compares
+with a Collector that forwards every trace), `--compression gzip,lz4,zstd,none` sets our receiver's
+`kafka.compression` (the first codec; each further one adds a run of the 5 % receiver with it), and
+`--llm-every 10` makes only one trace in ten call the LLM (our receiver then forwards only the traces
+with an LLM call unless `--label-spans all`: it is compared with those of the Collector's). The parse
+floor is measured in this process on the same bytes: `ExportTraceServiceRequest.FromString` plus each
+span's trace id. Ratios are from this one run; the machine may be shared, so absolute numbers are noisy,
 the ratios much less.
 """
 
@@ -149,7 +150,7 @@ def record_keys(bootstrap: str, topic: str) -> tuple[list[bytes], int]:
 
 
 def stored_bytes(bootstrap: str, topic: str) -> int:
-    """The size of `topic`'s partitions on the broker: the record batches as written (gzip)."""
+    """The size of `topic`'s partitions on the broker: the record batches as written (compressed)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="evalstream-bench")
     try:
         return sum(
@@ -233,6 +234,7 @@ def receiver_config(
     priority: bool,
     rate: float = RATE,
     label_spans: str | None = None,
+    compression: str | None = None,
 ) -> dict:
     return {
         **({"slices": {"label_spans": label_spans}} if label_spans else {}),
@@ -243,6 +245,7 @@ def receiver_config(
             "bootstrap_servers": bootstrap,
             "client_id": "evalstream-bench",
             "topics": {"traces": topic, "logs": topic + "_logs"},
+            **({"compression": compression} if compression else {}),
         },
     }
 
@@ -255,13 +258,17 @@ def start_receiver(
     priority: bool = True,
     rate: float = RATE,
     label_spans: str | None = None,
+    compression: str | None = None,
 ) -> Server:
     endpoint, metrics = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     name = "evalstream receiver" + ("" if priority else ", override off")
     name += "" if rate == RATE else f", rate {rate:.0%}"
+    name += f", {compression}" if compression else ""
     config = workdir / f"receiver-{topic}.yaml"
     config.write_text(
-        yaml.safe_dump(receiver_config(endpoint, metrics, bootstrap, topic, priority, rate, label_spans))
+        yaml.safe_dump(
+            receiver_config(endpoint, metrics, bootstrap, topic, priority, rate, label_spans, compression)
+        )
     )
     log_path = workdir / f"receiver-{topic}.log"
     process = subprocess.Popen(
@@ -400,6 +407,8 @@ def command_line(args: argparse.Namespace) -> str:
         flags.append(f"--label-spans {args.label_spans}")
     if args.collector_rate != RATE:
         flags.append(f"--collector-rate {args.collector_rate:g}")
+    if args.compression:
+        flags.append("--compression " + ",".join(args.compression))
     return ".venv/bin/python bench/vs_collector.py " + " ".join(flags)
 
 
@@ -407,12 +416,13 @@ def print_table(rows: list[Measured], collector: Measured, floor: Measured, args
     print(
         f"\n{args.requests} requests x {SPANS_PER_REQUEST} spans (25 traces x 20), {args.streams} streams, "
         f"the Collector sampling {args.collector_rate:.0%} (hash_seed 0), "
-        f"{f'LLM call in 1 trace of {args.llm_every}' if args.llm_every else 'no LLM call'}, acks=all, gzip, "
+        f"{f'LLM call in 1 trace of {args.llm_every}' if args.llm_every else 'no LLM call'}, acks=all, "
+        f"our receiver {', '.join(args.compression) if args.compression else 'zstd'} (the Collector gzip), "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
     )
     print(
         "| peer | spans per server CPU-second | vs Collector | vs parse floor | server CPU-s | wall s "
-        "| peak RSS MB | bytes to Kafka | bytes stored (gzip) | records written |"
+        "| peak RSS MB | bytes to Kafka | bytes stored (compressed) | records written |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for row in [*rows, floor]:
@@ -450,6 +460,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--collector-rate", type=float, default=RATE, help=f"the Collector's sampling rate (default {RATE})"
     )
+    parser.add_argument(
+        "--compression",
+        type=lambda text: text.split(","),
+        help="our receiver's kafka.compression (default: the project's); more, comma-separated: "
+        "the 5 %% receiver once more with each of the others",
+    )
     parser.add_argument("--bootstrap", help="use this running broker instead of starting one")
     parser.add_argument("--otelcol", help="Collector binary (default: deploy/collector/build-otelcol.sh)")
     args = parser.parse_args(argv)
@@ -469,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = pathlib.Path(tmp)
         run_id = uuid.uuid4().hex[:8]
         ratios: dict[str, list[float]] = {}
+        codec, *other_codecs = args.compression or [None]
         for round_index in range(args.rounds):
             first = round_index * (args.requests + args.warmup)  # fresh trace ids every round
             peers: list[tuple[str, Callable[[str], Server]]] = [
@@ -481,13 +498,26 @@ def main(argv: list[str] | None = None) -> int:
                     (
                         key,
                         lambda t, rate=rate: start_receiver(
-                            workdir, bootstrap, t, rate=rate, label_spans=args.label_spans
+                            workdir, bootstrap, t, rate=rate, label_spans=args.label_spans, compression=codec
+                        ),
+                    )
+                )
+            for other in other_codecs:  # the same receiver, another codec: its CPU and bytes stored
+                peer_rates[f"receiver_{other}"] = RATE
+                peers.append(
+                    (
+                        f"receiver_{other}",
+                        lambda t, other=other: start_receiver(
+                            workdir, bootstrap, t, label_spans=args.label_spans, compression=other
                         ),
                     )
                 )
             if args.override_off:
                 peers.append(
-                    ("receiver_off", lambda t: start_receiver(workdir, bootstrap, t, priority=False))
+                    (
+                        "receiver_off",
+                        lambda t: start_receiver(workdir, bootstrap, t, priority=False, compression=codec),
+                    )
                 )
             topics = {key: f"bench_{run_id}_{round_index}_{key}" for key, _ in peers}
             create_topics(bootstrap, [*topics.values(), *(t + "_logs" for t in topics.values())])

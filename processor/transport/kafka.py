@@ -74,7 +74,8 @@ def _no_auto_create(cluster: Any) -> None:
 def create_topics(config: KafkaConfig, *, timeout_s: float = 30.0) -> list[str]:
     """Create the traces, logs, results and dead-letter topics that are missing; return the created names.
 
-    Only called when `kafka.create_topics` is true (the receiver never creates topics otherwise).
+    Called once at start-up when `kafka.create_topics` is true (pipeline.py); the producer and the
+    consumers never create topics.
     """
     names = [topic_for(config, s) for s in Signal]
     admin = KafkaAdminClient(**client_options(config), request_timeout_ms=int(timeout_s * 1000))
@@ -367,13 +368,6 @@ class KafkaProducerTransport:
             self._stop.wait(self._reconnect_interval_s)
         if producer is None or self._stop.is_set():
             return False
-        if self.config.create_topics:
-            try:
-                created = create_topics(self.config)
-                if created:
-                    log.info("kafka: created topics %s", ", ".join(created))
-            except Exception as exc:
-                log.warning("kafka: could not create topics: %s: %s", type(exc).__name__, exc)
         with self._lock:
             if self._closed:
                 closing = True

@@ -38,6 +38,9 @@ def test_collector_config_samples_like_the_receiver() -> None:
     assert everything["processors"]["probabilistic_sampler"]["sampling_percentage"] == 100.0
     cheap = vs_collector.receiver_config("a:1", "b:2", "c:3", "t", priority=True, rate=1.0, label_spans="all")
     assert cheap["sampling"]["rate"] == 1.0 and cheap["slices"] == {"label_spans": "all"}
+    assert "compression" not in receiver["kafka"]  # the project's default
+    lz4 = vs_collector.receiver_config("a:1", "b:2", "c:3", "t", priority=True, compression="lz4")
+    assert lz4["kafka"]["compression"] == "lz4"
 
 
 @pytest.mark.kafka
@@ -54,6 +57,8 @@ def test_tiny_run_keeps_the_same_traces_as_the_collector(kafka_bootstrap: str) -
             "2",
             "--warmup",
             "2",
+            "--compression",
+            "zstd,lz4",  # a second receiver run with another codec: the same traces, other bytes
             "--bootstrap",
             kafka_bootstrap,
         ],
@@ -63,11 +68,11 @@ def test_tiny_run_keeps_the_same_traces_as_the_collector(kafka_bootstrap: str) -
         timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    rows = {
-        m.group(1): int(m.group(2))
-        for m in re.finditer(r"^\| (OTel Collector|evalstream receiver) \|.* \| (\d+) \|$", done.stdout, re.M)
-    }
-    assert set(rows) == {"OTel Collector", "evalstream receiver"}, done.stdout
-    assert rows["OTel Collector"] == rows["evalstream receiver"] > 0
-    assert "evalstream receiver" in done.stdout and "identical" in done.stdout
+    row = re.compile(r"^\| (OTel Collector|evalstream receiver, \w+) \|.* \| (\d+) \|$", re.M)
+    rows = {m.group(1): int(m.group(2)) for m in row.finditer(done.stdout)}
+    peers = {"OTel Collector", "evalstream receiver, zstd", "evalstream receiver, lz4"}
+    assert set(rows) == peers, done.stdout
+    assert rows["OTel Collector"] == rows["evalstream receiver, zstd"] == rows["evalstream receiver, lz4"] > 0
+    assert done.stdout.count("identical") == 2, done.stdout
     assert "Reproduce: .venv/bin/python bench/vs_collector.py --requests 8 --streams 2" in done.stdout
+    assert "--compression zstd,lz4" in done.stdout

@@ -35,7 +35,7 @@ from processor.sampler.config import SamplingConfig
 from processor.sampler.trace_id import TraceIdSampler
 from processor.transport import Consumed, Signal, codec, trace_key
 from processor.transport.config import KafkaConfig, TopicsConfig
-from processor.transport.kafka import KafkaConsumerTransport, KafkaProducerTransport
+from processor.transport.kafka import KafkaConsumerTransport, KafkaProducerTransport, create_topics
 from tests.kafka_broker import start_broker, stop_broker
 from tests.receiver.helpers import Stubs, random_trace_id, rpc_error, trace_request
 
@@ -71,6 +71,7 @@ class Pipeline:
         )
 
     def start(self) -> Pipeline:
+        create_topics(self.kafka)  # what the pipeline's start-up does with kafka.create_topics
         self.producer.start()
         assert self.producer.wait_ready(60), "the producer did not connect"
         self.receiver.start()

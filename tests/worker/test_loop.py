@@ -318,12 +318,18 @@ def test_on_kafka_a_poison_trace_is_dead_lettered_and_committed_past(
             metrics=metrics,
             producer=producer,
         )
-        _run_until(worker, lambda: _tenant_count(registry, "canary") == 2, limit_s=90)
+        reason = {"reason": "result_failed"}
+        # both poison traces too: under load the canary's partition may be read before the other's
+        _run_until(
+            worker,
+            lambda: _tenant_count(registry, "canary") == 2
+            and registry.get_sample_value("evalstream_worker_poison_traces_total", reason) == 2,
+            limit_s=90,
+        )
         assert _tenant_count(registry, "canary") == 2
     finally:
         consumer.shutdown(timeout_s=5)
         producer.shutdown(timeout_s=5)
-    reason = {"reason": "result_failed"}
     assert registry.get_sample_value("evalstream_worker_poison_traces_total", reason) == 2
     dlq = KafkaConsumerTransport(config, group_id=f"{topic_prefix}-dlq", signals=(Signal.DEAD_LETTER,))
     try:
