@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import pathlib
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -402,3 +405,20 @@ def test_security_settings_reach_the_producer(tmp_path: pathlib.Path, mechanism:
     Producer(options)  # librdkafka accepts them (it refuses unknown or inconsistent settings here)
     with pytest.raises(KafkaException):
         Producer({**options, "ssl.ca.location": str(tmp_path / "missing.pem")})
+
+
+def test_the_package_imports_one_kafka_client_library() -> None:
+    """kafka-python is the tests' independent client only: no module of the package imports it."""
+    code = (
+        "import importlib, pkgutil, sys, processor\n"
+        "for module in pkgutil.walk_packages(processor.__path__, 'processor.'):\n"
+        "    importlib.import_module(module.name)\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('kafka', 'confluent_kafka')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    imported = ast.literal_eval(done.stdout)
+    assert "confluent_kafka" in imported
+    assert not [name for name in imported if name.split(".")[0] == "kafka"], imported
