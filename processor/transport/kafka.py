@@ -48,8 +48,40 @@ from processor.transport import Consumed, Record, Signal
 from processor.transport.config import KafkaConfig
 
 log = logging.getLogger(__name__)
+
+
+class _RepeatLimitedLog:
+    """The logger every client of ours gives librdkafka. While a broker is away librdkafka says the
+    same line (a failed connect) tens of times a second; this passes one line per distinct text per
+    `interval_s` on to `logger`, the next one counting those held back."""
+
+    def __init__(self, logger: logging.Logger, interval_s: float) -> None:
+        self.logger = logger
+        self._interval_s = interval_s
+        self._lock = threading.Lock()
+        self._last: dict[str, tuple[float, int]] = {}  # text -> (when it was last passed on, held since)
+
+    def log(self, level: int, msg: str, *args: object) -> None:
+        if not self.logger.isEnabledFor(level):
+            return
+        text = msg % args if args else msg
+        now = time.monotonic()
+        with self._lock:
+            passed, held = self._last.get(text, (-self._interval_s, 0))
+            if now - passed < self._interval_s:
+                self._last[text] = (passed, held + 1)
+                return
+            if len(self._last) >= 1000:
+                self._last = {t: v for t, v in self._last.items() if now - v[0] < self._interval_s}
+            self._last[text] = (now, 0)
+        if held:
+            self.logger.log(level, "%s (and %d times more in %.0fs)", text, held, now - passed)
+        else:
+            self.logger.log(level, msg, *args)
+
+
 #: librdkafka's own log lines (served on the delivery thread, or the consumer's polling thread)
-_LIBRDKAFKA_LOG = logging.getLogger("processor.transport.librdkafka")
+_LIBRDKAFKA_LOG = _RepeatLimitedLog(logging.getLogger("processor.transport.librdkafka"), 30.0)
 
 
 def topic_for(config: KafkaConfig, signal: Signal) -> str:
@@ -735,7 +767,9 @@ class KafkaConsumerTransport:
             return
         if error.code() not in _MISSING_TOPIC:
             self._last_error = f"{error.name()}: {error.str()}"
-        _LIBRDKAFKA_LOG.warning("kafka consumer: %s (%s)", error.str(), message.topic() or error.name())
+        _LIBRDKAFKA_LOG.log(
+            logging.WARNING, "kafka consumer: %s (%s)", error.str(), message.topic() or error.name()
+        )
 
     def commit(self, offsets: dict[tuple[str, int], int]) -> None:
         """Commit, per (topic, partition), the offset of the next record a restarted member reads."""
