@@ -43,10 +43,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # kafka-python's DEBUG lines print whole record values, i.e. prompt and answer text: never below INFO;
-    # below DEBUG it logs every connection and metadata refresh at INFO (ten a second while a topic is
-    # missing), and evalstream logs what matters itself (connected, topics, failures).
-    logging.getLogger("kafka").setLevel(logging.INFO if args.log_level == "DEBUG" else logging.WARNING)
+    # librdkafka's INFO/NOTICE lines are connection chatter, and evalstream logs what matters itself
+    # (connected, topics, failures): shown with --log-level DEBUG only.
+    logging.getLogger("processor.transport.librdkafka").setLevel(
+        logging.NOTSET if args.log_level == "DEBUG" else logging.WARNING
+    )
     try:
         config = load(args.config, overrides=args.overrides)
     except ConfigError as exc:

@@ -240,7 +240,7 @@ class _CreateTopics:
     def start(self) -> None:
         try:
             created = create_topics(self._config)
-        except Exception as exc:  # kafka-python raises its own tree; start-up must say what failed
+        except Exception as exc:  # librdkafka's KafkaException and more; start-up must say what failed
             raise TransportUnavailable(
                 f"kafka.create_topics: could not create topics at {self._config.bootstrap_servers}: {exc}"
             ) from None

@@ -1,34 +1,44 @@
-"""Kafka behind the Producer / Consumer seam, every delivery setting explicit: the producer on
-confluent-kafka (librdkafka), the consumer and admin client on kafka-python (moving them too is a
-follow-up).
+"""Kafka behind the Producer / Consumer seam on one client library, confluent-kafka (librdkafka): the
+producer, the worker's consumer, the admin client (topic creation, the topic check) and harvest's
+topic reader, every delivery setting explicit. librdkafka batches, compresses (and decompresses
+gzip, snappy, lz4 and zstd), and talks to the brokers in its own C threads.
 
 Producer: acks=all, idempotent, `send()` blocks until every record is acknowledged, so the receiver
-replies OK only for durable data. librdkafka batches, compresses and talks to the broker in its own
-C threads, which costs a fraction of kafka-python's Python sender thread. An unreachable broker
-(also at start-up) never raises out of the constructor or `start()`: a background thread keeps
-connecting, `ready()` is False and `send()` raises `TransportUnavailable` until the broker answers.
-A producer whose sends keep failing for `rebuild_after_s`, or that reports a fatal error, is closed
-and built anew by the same thread.
+replies OK only for durable data. Python only hands each record over and counts the delivery reports.
+An unreachable broker (also at start-up) never raises out of the constructor or `start()`: a
+background thread keeps connecting, `ready()` is False and `send()` raises `TransportUnavailable` until
+the broker answers. A producer whose sends keep failing for `rebuild_after_s`, or that reports a
+fatal error, is closed and built anew by the same thread.
 
 Consumer: auto-commit off, reset to earliest, `commit(offsets)` commits exactly the offsets it is given
-(at least once). Dead letters are not sent by the consumer: the worker builds them with
-`codec.dead_letter_record()` and sends them through a `KafkaProducerTransport` (Signal.DEAD_LETTER).
+(at least once); rebalances reach the worker through `on_assign` / `on_revoke`, on the polling thread.
+Dead letters are not sent by the consumer: the worker builds them with `codec.dead_letter_record()`
+and sends them through a `KafkaProducerTransport` (Signal.DEAD_LETTER).
+
+librdkafka's log lines, and the errors the consumer reads (a subscribed topic missing...), go to the
+`processor.transport.librdkafka` logger.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import kafka.errors as kerrors
-from confluent_kafka import KafkaError, KafkaException, Producer
-from kafka import KafkaAdminClient, KafkaConsumer
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+from confluent_kafka.cimpl import NewTopic
 from prometheus_client import CollectorRegistry
 
 from processor.errors import ShuttingDown, TooLarge, TransportFull, TransportUnavailable
@@ -38,8 +48,40 @@ from processor.transport import Consumed, Record, Signal
 from processor.transport.config import KafkaConfig
 
 log = logging.getLogger(__name__)
-#: librdkafka's own log lines (served on the delivery thread)
-_LIBRDKAFKA_LOG = logging.getLogger("processor.transport.librdkafka")
+
+
+class _RepeatLimitedLog:
+    """The logger every client of ours gives librdkafka. While a broker is away librdkafka says the
+    same line (a failed connect) tens of times a second; this passes one line per distinct text per
+    `interval_s` on to `logger`, the next one counting those held back."""
+
+    def __init__(self, logger: logging.Logger, interval_s: float) -> None:
+        self.logger = logger
+        self._interval_s = interval_s
+        self._lock = threading.Lock()
+        self._last: dict[str, tuple[float, int]] = {}  # text -> (when it was last passed on, held since)
+
+    def log(self, level: int, msg: str, *args: object) -> None:
+        if not self.logger.isEnabledFor(level):
+            return
+        text = msg % args if args else msg
+        now = time.monotonic()
+        with self._lock:
+            passed, held = self._last.get(text, (-self._interval_s, 0))
+            if now - passed < self._interval_s:
+                self._last[text] = (passed, held + 1)
+                return
+            if len(self._last) >= 1000:
+                self._last = {t: v for t, v in self._last.items() if now - v[0] < self._interval_s}
+            self._last[text] = (now, 0)
+        if held:
+            self.logger.log(level, "%s (and %d times more in %.0fs)", text, held, now - passed)
+        else:
+            self.logger.log(level, msg, *args)
+
+
+#: librdkafka's own log lines (served on the delivery thread, or the consumer's polling thread)
+_LIBRDKAFKA_LOG = _RepeatLimitedLog(logging.getLogger("processor.transport.librdkafka"), 30.0)
 
 
 def topic_for(config: KafkaConfig, signal: Signal) -> str:
@@ -47,56 +89,46 @@ def topic_for(config: KafkaConfig, signal: Signal) -> str:
     return str(getattr(config.topics, signal.value))
 
 
-def client_options(config: KafkaConfig) -> dict[str, Any]:
-    """Connection and security options shared by producer, consumer and admin client."""
-    options: dict[str, Any] = {
-        "bootstrap_servers": config.servers,
-        "client_id": config.client_id,
-        "security_protocol": config.security_protocol,
-    }
-    if config.sasl_mechanism:
-        options["sasl_mechanism"] = config.sasl_mechanism
-        options["sasl_plain_username"] = config.sasl_username
-        options["sasl_plain_password"] = config.sasl_password
-    if config.ssl_cafile:
-        options["ssl_cafile"] = config.ssl_cafile
-    return options
-
-
-def _no_auto_create(cluster: Any) -> None:
-    """kafka-python 3.0.x does not hand allow_auto_create_topics to its cluster metadata, so a broker
-    with auto.create.topics.enable would create our topics (with its defaults) on first use."""
-    config = getattr(cluster, "config", None)
-    if isinstance(config, dict):
-        config["allow_auto_create_topics"] = False
+def admin_client(config: KafkaConfig, **options: Any) -> AdminClient:
+    """An admin client with the section's connection and security options (librdkafka's names)."""
+    return AdminClient({**librdkafka_options(config), **options}, logger=_LIBRDKAFKA_LOG)
 
 
 def create_topics(config: KafkaConfig, *, timeout_s: float = 30.0) -> list[str]:
     """Create the traces, logs, results and dead-letter topics that are missing; return the created names.
 
     Called once at start-up when `kafka.create_topics` is true (pipeline.py); the producer and the
-    consumers never create topics.
+    consumers never create topics. Returns once the broker's metadata lists them (or after
+    timeout_s). Raises KafkaException.
     """
     names = [topic_for(config, s) for s in Signal]
-    admin = KafkaAdminClient(**client_options(config), request_timeout_ms=int(timeout_s * 1000))
-    try:
-        existing = set(admin.list_topics())
-        missing = [n for n in names if n not in existing]
-        if not missing:
-            return []
-        spec = {
-            n: {"num_partitions": config.partitions, "replication_factor": config.replication_factor}
-            for n in missing
-        }
-        with contextlib.suppress(kerrors.TopicAlreadyExistsError):  # another replica was quicker
-            admin.create_topics(spec, timeout_ms=int(timeout_s * 1000), wait_for_metadata=True)
-        return missing
-    finally:
-        admin.close()
+    admin = admin_client(config, **{"socket.timeout.ms": max(10, int(timeout_s * 1000))})
+    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    missing = [n for n in names if n not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(n, config.partitions, config.replication_factor) for n in missing],
+        operation_timeout=timeout_s,
+        request_timeout=timeout_s,
+    )
+    for future in futures.values():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # else another replica was quicker
+                raise
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:  # the controller created them; wait until the metadata says so
+        topics = admin.list_topics(timeout=max(0.1, deadline - time.monotonic())).topics
+        if all(n in topics and topics[n].error is None for n in missing):
+            break
+        time.sleep(0.1)
+    return missing
 
 
 def librdkafka_options(config: KafkaConfig) -> dict[str, Any]:
-    """`client_options` in librdkafka's names, for the producer (confluent-kafka)."""
+    """Connection and security options shared by producer, consumer and admin client."""
     options: dict[str, Any] = {
         "bootstrap.servers": ",".join(config.servers),
         "client.id": config.client_id,
@@ -531,29 +563,18 @@ class KafkaProducerTransport:
             self._failing_since = time.monotonic()
 
 
-def _metadata_refreshed_at(cluster: Any) -> float:
-    """Monotonic time of a kafka-python cluster's last successful metadata refresh (0.0 when unknown)."""
-    refreshed_ms = getattr(cluster, "_last_successful_refresh_ms", 0)
-    return float(refreshed_ms) / 1000.0 if isinstance(refreshed_ms, int | float) else 0.0
-
-
 RevokeCallback = Callable[[list[tuple[str, int]]], None]
 
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, owner: KafkaConsumerTransport) -> None:
-        self._owner = owner
-
-    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        self._owner._revoked([(tp.topic, tp.partition) for tp in revoked])
-
-    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        if self._owner.on_assign is not None:
-            self._owner.on_assign([(tp.topic, tp.partition) for tp in assigned])
+#: Errors a consumer reads for a subscribed topic the broker does not know (TopicCheck reports those).
+_MISSING_TOPIC = frozenset({KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC})
+_START: OffsetSpec = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+_END: OffsetSpec = OffsetSpec.latest()  # type: ignore[no-untyped-call]
 
 
 class KafkaConsumerTransport:
-    """Consumer seam on kafka-python: auto-commit off, earliest reset, commits only the offsets it is given.
+    """Consumer seam on confluent-kafka: no auto-commit, earliest reset, commits only the offsets given.
+
+    Not thread-safe: poll, commit, lag and the rebalance callbacks belong to the worker's thread.
 
     Args:
         config: the `kafka` section.
@@ -563,6 +584,9 @@ class KafkaConsumerTransport:
         max_poll_interval_ms: longest gap between polls before the group evicts this member.
         session_timeout_ms / heartbeat_interval_ms: group liveness.
         fetch_max_wait_ms: how long the broker holds a fetch waiting for data.
+        request_timeout_ms: one request's wait for the broker (librdkafka's socket.timeout.ms).
+        bootstrap_timeout_ms: the first metadata request's wait at start().
+        stale_after_s: not ready when nothing was received from any broker within this.
         on_revoke: called with [(topic, partition)] before partitions leave this member; the worker
             may commit finished work inside it; whatever it does not commit another member
             re-reads (at least once).
@@ -582,6 +606,7 @@ class KafkaConsumerTransport:
         fetch_max_wait_ms: int = 500,
         request_timeout_ms: int = 30_000,
         bootstrap_timeout_ms: int = 5_000,
+        stale_after_s: float = 5.0,
         on_revoke: RevokeCallback | None = None,
         on_assign: RevokeCallback | None = None,
     ) -> None:
@@ -593,27 +618,38 @@ class KafkaConsumerTransport:
         self.on_revoke = on_revoke
         self.on_assign = on_assign
         self._signals = {topic_for(config, s): s for s in signals}
+        self._max_poll_records = max_poll_records
         self._options: dict[str, Any] = {
-            **client_options(config),
-            "group_id": group_id,
-            "enable_auto_commit": False,
-            "auto_offset_reset": "earliest",
-            "isolation_level": "read_committed",
-            "max_poll_records": max_poll_records,
-            "max_poll_interval_ms": max_poll_interval_ms,
-            "session_timeout_ms": session_timeout_ms,
-            "heartbeat_interval_ms": heartbeat_interval_ms,
-            "fetch_max_wait_ms": fetch_max_wait_ms,
-            "request_timeout_ms": request_timeout_ms,
-            "bootstrap_timeout_ms": bootstrap_timeout_ms,
-            "check_crcs": True,
-            "allow_auto_create_topics": False,
-            "metadata_max_age_ms": 2_000,  # the idle consumer's proof of life (see health())
+            **librdkafka_options(config),
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "max.poll.interval.ms": max_poll_interval_ms,
+            "session.timeout.ms": session_timeout_ms,
+            "heartbeat.interval.ms": heartbeat_interval_ms,
+            "fetch.wait.max.ms": fetch_max_wait_ms,
+            "socket.timeout.ms": request_timeout_ms,
+            "socket.connection.setup.timeout.ms": max(1_000, bootstrap_timeout_ms),
+            "reconnect.backoff.ms": 50,
+            "reconnect.backoff.max.ms": 2_000,
+            "check.crcs": True,
+            "allow.auto.create.topics": False,
+            # metadata every 2 s: an idle member still hears from the broker (see health())
+            "topic.metadata.refresh.interval.ms": 2_000,
+            "statistics.interval.ms": 1_000,
+            "stats_cb": self._on_stats,
+            "error_cb": self._on_error,
+            "logger": _LIBRDKAFKA_LOG,
         }
-        self._consumer: KafkaConsumer | None = None
+        self._consumer: Consumer | None = None
+        self._admin: AdminClient | None = None  # for lag(): end offsets
         self._closed = False
-        self._lag_timeout_ms = 2_000  # a gauge is not worth holding the poll loop longer
-        self._stale_after_s = 5.0
+        self._bootstrap_timeout_s = bootstrap_timeout_ms / 1000
+        self._lag_timeout_s = 2.0  # a gauge is not worth holding the poll loop longer
+        self._stale_after_s = stale_after_s
+        self._last_heard = 0.0  # monotonic time anything was last received from a broker
         self._last_error = "not connected yet (the worker connects on its first poll)"
 
     def start(self) -> None:
@@ -622,83 +658,171 @@ class KafkaConsumerTransport:
             return
         if self._closed:
             raise ShuttingDown("the Kafka consumer is shut down")
+        servers = self.config.bootstrap_servers
         try:
-            consumer = KafkaConsumer(**self._options)
-        except kerrors.KafkaError as exc:
-            self._last_error = (
-                f"cannot reach Kafka at {self.config.bootstrap_servers}: {type(exc).__name__}: {exc}"
-            )
+            consumer = Consumer(self._options)
+        except (KafkaException, ValueError) as exc:  # a setting librdkafka refuses (a bad CA file...)
+            self._last_error = f"cannot create a Kafka consumer for {servers}: {exc}"
             raise TransportUnavailable(self._last_error) from None
-        _no_auto_create(getattr(getattr(consumer, "_client", None), "cluster", None))
-        consumer.subscribe(topics=list(self._signals), listener=_Rebalance(self))
+        try:  # librdkafka connects lazily: one metadata answer proves the broker is there
+            consumer.list_topics(next(iter(self._signals)), timeout=self._bootstrap_timeout_s)
+            consumer.subscribe(list(self._signals), on_assign=self._assigned, on_revoke=self._revoked)
+        except KafkaException as exc:
+            consumer.close()
+            self._last_error = f"cannot reach Kafka at {servers}: {_describe(exc)}"
+            raise TransportUnavailable(self._last_error) from None
+        self._last_heard = time.monotonic()
         self._consumer = consumer
 
     def health(self) -> PartHealth:
-        """Ready while connected and the client refreshed metadata within the last 5 s."""
+        """Ready while connected and something (a fetch, a heartbeat, metadata every 2 s) came from a
+        broker within stale_after_s, as librdkafka's statistics (every second) say."""
         consumer = self._consumer
         if self._closed:
             return PartHealth(ready=False, reason="the Kafka consumer is shut down")
         if consumer is None:
             return PartHealth(ready=False, reason=self._last_error)
-        cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
-        silent_s = time.monotonic() - _metadata_refreshed_at(cluster)
+        silent_s = time.monotonic() - self._last_heard
         if silent_s > self._stale_after_s:
             return PartHealth(
                 ready=False,
-                reason=f"no metadata from Kafka at {self.config.bootstrap_servers} for {silent_s:.0f}s",
+                reason=f"nothing from Kafka at {self.config.bootstrap_servers} for {silent_s:.0f}s "
+                f"({self._last_error})",
             )
         return SERVING
 
-    def _revoked(self, partitions: list[tuple[str, int]]) -> None:
+    def _on_stats(self, stats_json: str) -> None:
+        """librdkafka's statistics: the freshest receive over all brokers (`rxidle`, in µs)."""
+        idle_us = [
+            broker["rxidle"]
+            for broker in json.loads(stats_json).get("brokers", {}).values()
+            if broker.get("state") == "UP" and broker.get("rxidle", -1) >= 0
+        ]
+        if idle_us:
+            self._last_heard = max(self._last_heard, time.monotonic() - min(idle_us) / 1e6)
+
+    def _on_error(self, error: KafkaError) -> None:
+        """Client-level errors (brokers down, authentication...): the reason health gives."""
+        self._last_error = f"{error.name()}: {error.str()}"
+
+    def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self.on_assign is not None:
+            self.on_assign([(tp.topic, tp.partition) for tp in partitions])
+
+    def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self.on_revoke is not None:
-            self.on_revoke(partitions)
+            self.on_revoke([(tp.topic, tp.partition) for tp in partitions])
 
     def poll(self, *, timeout_s: float, max_records: int) -> list[Consumed]:
+        """Up to max_records records: returns as soon as one is there, with what else is already fetched."""
         self.start()
-        assert self._consumer is not None
-        limit = min(max_records, self._options["max_poll_records"])
+        consumer = self._consumer
+        assert consumer is not None
+        limit = max(1, min(max_records, self._max_poll_records))
         try:
-            batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=limit)
-        except kerrors.KafkaError as exc:
-            raise TransportUnavailable(f"poll failed: {type(exc).__name__}: {exc}") from None
+            # consume() would wait for a full batch; poll() returns with the first record
+            first = consumer.poll(max(0.0, timeout_s))
+            messages = [first] if first is not None else []
+            if first is not None and limit > 1:
+                messages += consumer.consume(limit - 1, 0)
+        except (KafkaException, RuntimeError) as exc:  # a fatal error, or the consumer closed under us
+            raise TransportUnavailable(f"poll failed: {_describe(exc)}") from None
         out: list[Consumed] = []
-        for tp, messages in batches.items():
-            signal = self._signals[tp.topic]
-            for m in messages:
-                headers = tuple((k, bytes(v) if v is not None else b"") for k, v in (m.headers or ()))
-                record = Record(signal, bytes(m.key or b""), bytes(m.value or b""), headers)
-                out.append(Consumed(record, tp.topic, tp.partition, m.offset, m.timestamp or 0))
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                self._read_error(message, error)
+                continue
+            topic = message.topic()
+            signal = self._signals.get(topic) if topic is not None else None
+            if signal is None or topic is None:
+                continue
+            record = Record(signal, message.key() or b"", message.value() or b"", _headers(message))
+            partition, offset = message.partition(), message.offset()
+            timestamp_type, timestamp_ms = message.timestamp()
+            out.append(
+                Consumed(
+                    record,
+                    topic,
+                    partition if partition is not None else 0,
+                    offset if offset is not None else 0,
+                    timestamp_ms if timestamp_type else 0,
+                )
+            )
         return out
+
+    def _read_error(self, message: Message, error: KafkaError) -> None:
+        """An error read instead of a record: fatal ones end the poll, the rest are logged (a missing
+        topic's line is held back by TopicCheck, which says it once with the fix)."""
+        if error.fatal():
+            self._last_error = f"{error.name()}: {error.str()}"
+            raise TransportUnavailable(f"the Kafka consumer failed: {self._last_error}")
+        if error.code() == KafkaError._PARTITION_EOF:
+            return
+        if error.code() not in _MISSING_TOPIC:
+            self._last_error = f"{error.name()}: {error.str()}"
+        _LIBRDKAFKA_LOG.log(
+            logging.WARNING, "kafka consumer: %s (%s)", error.str(), message.topic() or error.name()
+        )
 
     def commit(self, offsets: dict[tuple[str, int], int]) -> None:
         """Commit, per (topic, partition), the offset of the next record a restarted member reads."""
-        if self._consumer is None or not offsets:
+        consumer = self._consumer
+        if consumer is None or not offsets:
             return
-        commits = {
-            TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for (topic, p), o in offsets.items()
-        }
+        partitions = [TopicPartition(topic, p, o) for (topic, p), o in offsets.items()]
         try:
-            self._consumer.commit(commits, timeout_ms=self._options["request_timeout_ms"])
-        except kerrors.KafkaError as exc:
-            raise TransportUnavailable(f"offset commit failed: {type(exc).__name__}: {exc}") from None
+            committed = consumer.commit(offsets=partitions, asynchronous=False)
+        except (KafkaException, RuntimeError) as exc:
+            raise TransportUnavailable(f"offset commit failed: {_describe(exc)}") from None
+        failed = [tp for tp in committed or () if tp.error is not None]
+        if failed:
+            raise TransportUnavailable(
+                "offset commit failed: "
+                + ", ".join(f"{tp.topic}/{tp.partition}: {_describe(tp.error)}" for tp in failed)
+            )
 
     def lag(self) -> dict[tuple[str, int], int]:
-        """end offset - position per assigned (topic, partition); TransportUnavailable if Kafka is away."""
+        """end offset - position per assigned (topic, partition); TransportUnavailable if Kafka is away.
+
+        A partition nothing was read from yet counts from its committed offset, else from its start
+        (auto.offset.reset=earliest). End offsets come from an admin client of this consumer's: the
+        consumer's own connection answers only after the fetch it holds open."""
         consumer = self._consumer
         if consumer is None:
             return {}
-        assigned = list(consumer.assignment())
-        if not assigned:
-            return {}
-        timeout_ms = self._lag_timeout_ms
+        deadline = time.monotonic() + self._lag_timeout_s
         try:
-            ends = consumer.end_offsets(assigned, timeout_ms=timeout_ms)
-            return {
-                (tp.topic, tp.partition): max(0, ends[tp] - consumer.position(tp, timeout_ms=timeout_ms))
-                for tp in assigned
-            }
-        except kerrors.KafkaError as exc:
-            raise TransportUnavailable(f"consumer lag unknown: {type(exc).__name__}: {exc}") from None
+            assigned = consumer.assignment()
+            if not assigned:
+                return {}
+            positions = {(tp.topic, tp.partition): tp.offset for tp in consumer.position(assigned)}
+            unknown = [tp for tp in assigned if positions[(tp.topic, tp.partition)] < 0]
+            if unknown:
+                for tp in consumer.committed(unknown, timeout=self._lag_timeout_s):
+                    positions[(tp.topic, tp.partition)] = tp.offset
+            ends = self._list_offsets(assigned, _END, deadline)
+            unread = [tp for tp in assigned if positions[(tp.topic, tp.partition)] < 0]
+            positions.update(self._list_offsets(unread, _START, deadline) if unread else {})
+        except (KafkaException, RuntimeError) as exc:
+            raise TransportUnavailable(f"consumer lag unknown: {_describe(exc)}") from None
+        return {position: max(0, end - positions[position]) for position, end in ends.items()}
+
+    def _list_offsets(
+        self, partitions: list[TopicPartition], spec: OffsetSpec, deadline: float
+    ) -> dict[tuple[str, int], int]:
+        if self._admin is None:
+            self._admin = admin_client(self.config)
+        self._admin.poll(0)  # serve its queued error events (it has no callback for them)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TransportUnavailable(f"consumer lag unknown within {self._lag_timeout_s:g}s")
+        futures = self._admin.list_offsets(
+            {TopicPartition(tp.topic, tp.partition): spec for tp in partitions},
+            isolation_level=IsolationLevel.READ_COMMITTED,
+            request_timeout=left,
+        )
+        return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
         """Leave the group without committing anything poll() returned but commit() did not. Idempotent."""
@@ -706,8 +830,23 @@ class KafkaConsumerTransport:
             return
         self._closed = True
         consumer, self._consumer = self._consumer, None
+        self._admin = None
         if consumer is not None:
             try:
-                consumer.close(autocommit=False, timeout_ms=int(timeout_s * 1000))
-            except Exception as exc:  # the broker may be away; leaving the group then times out
+                consumer.close()  # auto-commit is off: nothing is committed here
+            except Exception as exc:  # the broker may be away
                 log.warning("kafka consumer: unclean close: %s: %s", type(exc).__name__, exc)
+
+
+def _headers(message: Message) -> tuple[tuple[str, bytes], ...]:
+    raw: Any = message.headers()  # [(name, value or None)] or None
+    return tuple((str(k), v if isinstance(v, bytes) else b"") for k, v in raw or ())
+
+
+def _describe(error: KafkaException | KafkaError | RuntimeError | None) -> str:
+    """A KafkaError's name and text (a KafkaException carries one), else the exception's text."""
+    if isinstance(error, KafkaException) and error.args and isinstance(error.args[0], KafkaError):
+        error = error.args[0]
+    if isinstance(error, KafkaError):
+        return f"{error.name()}: {error.str()}"
+    return f"{type(error).__name__}: {error}"

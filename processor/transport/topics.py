@@ -1,29 +1,32 @@
 """Do our Kafka topics exist, with which partition counts? Checked as soon as the broker answers.
 
-kafka-python's answer to a missing topic is a 5 s metadata wait per send and an ERROR line from
-`kafka.cluster` on every metadata refresh, neither of which names the fix. `TopicCheck` asks once,
-says it once (naming the topic and both fixes), makes the parts that need the topic not ready, and
-lets a `TopicCheckedProducer` refuse sends at once with that message (UNAVAILABLE, so clients retry
-and succeed once the topic is created; the check keeps looking until it is).
+A missing topic on its own gets a produce that fails after librdkafka's metadata wait, and an error
+the consumer reads ("Subscribed topic not available") on every subscription, neither of which names
+the fix. `TopicCheck` asks once, says it once (naming the topic and both fixes), makes the parts that
+need the topic not ready, holds back librdkafka's own lines about that topic, and lets a
+`TopicCheckedProducer` refuse sends at once with that message (UNAVAILABLE, so clients retry and
+succeed once the topic is created; the check keeps looking until it is).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any
 
-from kafka import KafkaAdminClient
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
 
 from processor.errors import TransportUnavailable
 from processor.transport import Record, Signal
 from processor.transport.config import KafkaConfig
-from processor.transport.kafka import client_options, topic_for
+from processor.transport.kafka import admin_client, topic_for
 
 log = logging.getLogger(__name__)
 
-_UNKNOWN_TOPIC = 3  # Kafka's UNKNOWN_TOPIC_OR_PARTITION error code
+#: librdkafka's answers meaning "no broker (yet)": retried quietly, the transports report those
+_NOT_CONNECTED = frozenset({KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN})
 
 
 def missing_topics_message(config: KafkaConfig, missing: Sequence[str]) -> str:
@@ -39,42 +42,54 @@ def missing_topics_message(config: KafkaConfig, missing: Sequence[str]) -> str:
     )
 
 
-def describe_topics(admin: Any, names: Sequence[str]) -> dict[str, int | None]:
-    """Partition count per topic name; None for a topic the broker does not know."""
+def describe_topics(admin: Any, names: Sequence[str], *, timeout_s: float = 10.0) -> dict[str, int | None]:
+    """Partition count per topic name; None for a topic the broker does not know.
+
+    Raises TransportUnavailable when the broker answers with another error, KafkaException when it
+    does not answer."""
     counts: dict[str, int | None] = {}
-    for topic in admin.describe_topics(list(names)):
-        name = topic.get("name", topic.get("topic"))
-        if topic.get("error_code") == _UNKNOWN_TOPIC:
-            counts[name] = None
-        elif topic.get("error_code"):
-            raise TransportUnavailable(
-                f"Kafka cannot describe topic {name}: error code {topic['error_code']}"
-            )
-        else:
-            counts[name] = len(topic.get("partitions", ()))
+    futures = admin.describe_topics(TopicCollection(list(names)), request_timeout=timeout_s)
+    for name, future in futures.items():
+        try:
+            counts[name] = len(future.result().partitions)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if error is not None and error.code() in (
+                KafkaError.UNKNOWN_TOPIC_OR_PART,
+                KafkaError._UNKNOWN_TOPIC,
+            ):
+                counts[name] = None
+            elif error is None or error.code() in _NOT_CONNECTED:
+                raise
+            else:
+                raise TransportUnavailable(
+                    f"Kafka cannot describe topic {name}: {error.name()}: {error.str()}"
+                ) from None
     return counts
 
 
-#: kafka-python's lines about a missing topic, repeated on every metadata refresh or rebalance.
-_REPEATED_MISSING_TOPIC_LINES = {
-    "kafka.cluster": "Topic %s not found in cluster metadata",
-    "kafka.coordinator.assignors.range": "No partition metadata for topic %s",
-    "kafka.coordinator.assignors.roundrobin": "No partition metadata for topic %s",
-}
+#: librdkafka's lines about a missing topic (the logger every client of ours gives it): repeated on
+#: every subscription and metadata refresh, e.g. "Subscribed topic not available: evalstream_spans:
+#: Broker: Unknown topic or partition".
+_LIBRDKAFKA_LOGGERS = ("processor.transport.librdkafka",)
+_MISSING_TOPIC_LINE = re.compile(r"unknown topic|topic not available|unknown_topic", re.IGNORECASE)
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 class _HideRepeatedMissingTopicLines(logging.Filter):
-    """Drops kafka-python's repeated lines about a topic the check reports (once, with the fix) or has
-    not answered for yet; every other line passes."""
+    """Drops librdkafka's lines about a topic the check reports (once, with the fix) or has not
+    answered for yet; every other line passes."""
 
     def __init__(self, check: TopicCheck) -> None:
         super().__init__()
         self._check = check
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg != _REPEATED_MISSING_TOPIC_LINES.get(record.name) or not isinstance(record.args, tuple):
+        message = record.getMessage()
+        if not _MISSING_TOPIC_LINE.search(message):
             return True
-        return not record.args or record.args[0] not in self._check.not_known_to_exist()
+        hidden = self._check.not_known_to_exist()
+        return not any(word in hidden for word in _TOPIC_NAME.findall(message))
 
 
 class TopicCheck:
@@ -112,7 +127,7 @@ class TopicCheck:
     # pipeline part
     def start(self) -> None:
         if self._thread is None:
-            for name in _REPEATED_MISSING_TOPIC_LINES:
+            for name in _LIBRDKAFKA_LOGGERS:
                 logging.getLogger(name).addFilter(self._filter)
             self._thread = threading.Thread(target=self._run, name="kafka-topic-check", daemon=True)
             self._thread.start()
@@ -121,7 +136,7 @@ class TopicCheck:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
-        for name in _REPEATED_MISSING_TOPIC_LINES:
+        for name in _LIBRDKAFKA_LOGGERS:
             logging.getLogger(name).removeFilter(self._filter)
 
     # state
@@ -180,37 +195,25 @@ class TopicCheck:
             )
 
     def _run(self) -> None:
-        admin: Any = None
+        admin = admin_client(self.config, **{"socket.timeout.ms": 10_000})
         last_error = ""
-        try:
-            while not self._stop.is_set():
-                try:
-                    if admin is None:
-                        admin = KafkaAdminClient(
-                            **client_options(self.config),
-                            request_timeout_ms=10_000,
-                            bootstrap_timeout_ms=5_000,
-                        )
-                    self.check_now(admin)
-                except TransportUnavailable as exc:  # the broker answered with an error: say it once
-                    if str(exc) != last_error:
-                        last_error = str(exc)
-                        log.warning("kafka topic check: %s; retrying", exc)
-                    self._stop.wait(self._recheck_interval_s)
-                    continue
-                except Exception as exc:  # no broker yet, or it went away: try again, quietly
-                    log.debug("kafka topic check: %s: %s", type(exc).__name__, exc)
-                    if admin is not None:
-                        admin.close()
-                        admin = None
-                    self._stop.wait(self._connect_retry_s)
-                    continue
-                if not self.missing:
-                    return  # all there; a topic deleted later is the transports' to report
+        while not self._stop.is_set():
+            try:
+                admin.poll(0)  # serve its queued error events (it has no callback for them)
+                self.check_now(admin)
+            except TransportUnavailable as exc:  # the broker answered with an error: say it once
+                if str(exc) != last_error:
+                    last_error = str(exc)
+                    log.warning("kafka topic check: %s; retrying", exc)
                 self._stop.wait(self._recheck_interval_s)
-        finally:
-            if admin is not None:
-                admin.close()
+                continue
+            except Exception as exc:  # no broker yet, or it went away: librdkafka reconnects; ask again
+                log.debug("kafka topic check: %s: %s", type(exc).__name__, exc)
+                self._stop.wait(self._connect_retry_s)
+                continue
+            if not self.missing:
+                return  # all there; a topic deleted later is the transports' to report
+            self._stop.wait(self._recheck_interval_s)
 
 
 class TopicCheckedProducer:

@@ -252,7 +252,7 @@ class Worker:
         """One poll; any failure (the broker away, ...) is logged, backed off and shown by health()."""
         try:
             batch = self.consumer.poll(timeout_s=timeout_s, max_records=self.config.max_poll_records)
-        except Exception as exc:  # the transport's own errors and kafka-python's: never end the loop
+        except Exception as exc:  # the transport's own errors and librdkafka's: never end the loop
             self._poll_error = f"{type(exc).__name__}: {exc}"
             self._poll_failures += 1
             if self._poll_failures == 1 or self._poll_failures % 60 == 0:

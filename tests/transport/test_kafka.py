@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import logging
 import os
 import pathlib
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +26,7 @@ from processor.transport.config import KafkaConfig, TopicsConfig
 from processor.transport.kafka import (
     KafkaConsumerTransport,
     KafkaProducerTransport,
+    _RepeatLimitedLog,
     create_topics,
     librdkafka_options,
 )
@@ -445,3 +451,41 @@ def test_security_settings_reach_the_producer(tmp_path: pathlib.Path, mechanism:
     Producer(options)  # librdkafka accepts them (it refuses unknown or inconsistent settings here)
     with pytest.raises(KafkaException):
         Producer({**options, "ssl.ca.location": str(tmp_path / "missing.pem")})
+
+
+def test_the_package_imports_one_kafka_client_library() -> None:
+    """kafka-python is the tests' independent client only: no module of the package imports it."""
+    code = (
+        "import importlib, pkgutil, sys, processor\n"
+        "for module in pkgutil.walk_packages(processor.__path__, 'processor.'):\n"
+        "    importlib.import_module(module.name)\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('kafka', 'confluent_kafka')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    imported = ast.literal_eval(done.stdout)
+    assert "confluent_kafka" in imported
+    assert not [name for name in imported if name.split(".")[0] == "kafka"], imported
+
+
+def test_librdkafka_lines_repeated_while_a_broker_is_away_are_passed_on_once_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """librdkafka logs a failed connect tens of times a second during an outage: one line per distinct
+    text per interval reaches the log, the next one says how many were held back."""
+    limited = _RepeatLimitedLog(logging.getLogger("processor.transport.librdkafka"), 0.3)
+    failed = "%s [%s] %s"
+    args = ("FAIL", "evalstream#consumer-1", "127.0.0.1:9/bootstrap: Connect to ipv4#127.0.0.1:9 failed")
+    with caplog.at_level(logging.INFO, logger="processor.transport.librdkafka"):
+        for _ in range(50):
+            limited.log(logging.ERROR, failed, *args)
+        limited.log(logging.ERROR, failed, "FAIL", "evalstream#producer-1", "another text")
+        limited.log(logging.DEBUG, "below the logger's level: %s", "dropped, not counted")
+        time.sleep(0.35)
+        limited.log(logging.ERROR, failed, *args)
+    lines = [r.getMessage() for r in caplog.records]
+    text = failed % args
+    assert lines[:2] == [text, "FAIL [evalstream#producer-1] another text"]
+    assert len(lines) == 3 and lines[2].startswith(f"{text} (and 49 times more in "), lines

@@ -21,7 +21,8 @@ from tests.receiver.helpers import Stubs, random_trace_id, trace_request
 
 pytestmark = pytest.mark.kafka
 
-CLUSTER_LINE = "Topic %s not found in cluster metadata"
+LIBRDKAFKA = "processor.transport.librdkafka"  #: the logger our clients give librdkafka
+MISSING_LINE = "kafka consumer: Subscribed topic not available: %s: Broker: Unknown topic or partition"
 
 
 def kafka_config(bootstrap: str, prefix: str) -> KafkaConfig:
@@ -74,7 +75,7 @@ def test_missing_topics_are_named_once_with_both_fixes_then_found_once_created(
             started = time.monotonic()
             with pytest.raises(Exception) as refused:
                 producer.send([Record(Signal.TRACES, b"k", b"v")], timeout_s=10)
-            assert time.monotonic() - started < 0.5  # at once, not after kafka-python's metadata wait
+            assert time.monotonic() - started < 0.5  # at once, not after librdkafka's metadata wait
             message = str(refused.value)
             assert type(refused.value).__name__ == "TransportUnavailable"
             assert (
@@ -82,9 +83,9 @@ def test_missing_topics_are_named_once_with_both_fixes_then_found_once_created(
                 in message
             )
             assert "kafka.create_topics: true" in message and "kafka-topics.sh --create" in message
-            # kafka-python's repeated line about a topic we reported is hidden; others pass
-            logging.getLogger("kafka.cluster").error(CLUSTER_LINE, f"{topic_prefix}_spans")
-            logging.getLogger("kafka.cluster").error(CLUSTER_LINE, "some_other_topic")
+            # librdkafka's repeated line about a topic we reported is hidden; others pass
+            logging.getLogger(LIBRDKAFKA).warning(MISSING_LINE, f"{topic_prefix}_spans")
+            logging.getLogger(LIBRDKAFKA).warning(MISSING_LINE, "some_other_topic")
             time.sleep(0.6)  # a few re-checks: the missing-topic line must still be there only once
 
             create(kafka_bootstrap, {f"{topic_prefix}_spans": 3, f"{topic_prefix}_logs": 2})
@@ -96,8 +97,8 @@ def test_missing_topics_are_named_once_with_both_fixes_then_found_once_created(
     missing_lines = [line for line in lines if "do not exist" in line or "does not exist" in line]
     assert len(missing_lines) == 1, missing_lines
     assert missing_lines[0].startswith(f"Kafka topics {topic_prefix}_logs, {topic_prefix}_spans ")
-    assert "not found in cluster metadata" not in "\n".join(line for line in lines if topic_prefix in line)
-    assert "Topic some_other_topic not found in cluster metadata" in lines
+    assert "Subscribed topic not available" not in "\n".join(line for line in lines if topic_prefix in line)
+    assert MISSING_LINE % "some_other_topic" in lines
     assert check.partitions == {f"{topic_prefix}_spans": 3, f"{topic_prefix}_logs": 2}
     assert any(
         f"{topic_prefix}_spans has 3 partitions but {topic_prefix}_logs has 2" in line for line in lines
@@ -139,14 +140,14 @@ def test_receiver_without_topics_is_not_serving_and_refuses_exports_at_once(
             stubs.traces.Export(trace_request([random_trace_id()]), timeout=15)
         took = time.monotonic() - started
         stubs.channel.close()
-        time.sleep(1.5)  # let kafka-python refresh its metadata a few times
+        time.sleep(1.5)  # let librdkafka refresh its metadata a few times
         log = receiver.log()
     assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
     assert f"Kafka topic {topic_prefix}_spans (kafka.topics.traces) does not exist" in refused.value.details()
     assert "kafka.create_topics: true" in refused.value.details()
     assert took < 2.0, f"refused after {took:.1f}s, not at once"
     topic_lines = [line for line in log.splitlines() if topic_prefix in line]
-    assert len(topic_lines) == 1, topic_lines  # one clear line, nothing from kafka-python
+    assert len(topic_lines) == 1, topic_lines  # one clear line, nothing from librdkafka
     assert "ERROR processor.transport.topics: Kafka topics" in topic_lines[0]
     assert "(--set kafka.create_topics=true)" in topic_lines[0]
 
@@ -167,13 +168,13 @@ def test_worker_without_topics_says_so_once_and_is_not_ready(
     assert "kafka.topics.dead_letter" in topic_lines[0]
 
 
-def test_kafka_python_lines_about_our_topics_are_held_back_until_the_first_answer() -> None:
-    """The consumer's group join can log "No partition metadata" before the check's first answer; that
+def test_librdkafka_lines_about_our_topics_are_held_back_until_the_first_answer() -> None:
+    """The consumer can read "Subscribed topic not available" before the check's first answer; that
     line must not slip through then, nor once the topic is known to be missing, and must pass once it
-    exists."""
+    exists. librdkafka's other lines always pass."""
     config = kafka_config("127.0.0.1:1", "early")
     check = TopicCheck(config, [Signal.TRACES])
-    range_logger = logging.getLogger("kafka.coordinator.assignors.range")
+    librdkafka = logging.getLogger(LIBRDKAFKA)
     seen: list[str] = []
 
     class Collect(logging.Handler):
@@ -181,21 +182,25 @@ def test_kafka_python_lines_about_our_topics_are_held_back_until_the_first_answe
             seen.append(record.getMessage())
 
     handler = Collect()
-    range_logger.addHandler(handler)
+    librdkafka.addHandler(handler)
     check_filter = check._filter
-    range_logger.addFilter(check_filter)
+    librdkafka.addFilter(check_filter)
     try:
-        range_logger.warning("No partition metadata for topic %s", "early_spans")  # before any answer
-        range_logger.warning("No partition metadata for topic %s", "someone_elses")  # not ours
+        librdkafka.warning(MISSING_LINE, "early_spans")  # before any answer
+        librdkafka.warning(MISSING_LINE, "someone_elses")  # not ours
+        librdkafka.warning("%s [%s] %s", "FAIL", "rdkafka#consumer-1", "early_spans: broker down")  # other
         check.missing = frozenset({"early_spans"})
         check._checked.set()
-        range_logger.warning("No partition metadata for topic %s", "early_spans")  # known missing
+        librdkafka.warning(MISSING_LINE, "early_spans")  # known missing
+        librdkafka.warning(MISSING_LINE, "early_spans_2")  # a longer name is another topic
         check.missing = frozenset()
-        range_logger.warning("No partition metadata for topic %s", "early_spans")  # exists now
+        librdkafka.warning(MISSING_LINE, "early_spans")  # exists now
     finally:
-        range_logger.removeFilter(check_filter)
-        range_logger.removeHandler(handler)
+        librdkafka.removeFilter(check_filter)
+        librdkafka.removeHandler(handler)
     assert seen == [
-        "No partition metadata for topic someone_elses",
-        "No partition metadata for topic early_spans",
+        MISSING_LINE % "someone_elses",
+        "FAIL [rdkafka#consumer-1] early_spans: broker down",
+        MISSING_LINE % "early_spans_2",
+        MISSING_LINE % "early_spans",
     ]
