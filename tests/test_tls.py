@@ -14,17 +14,13 @@ from prometheus_client import CollectorRegistry
 
 from processor.config import parse
 from processor.errors import ConfigError
-from processor.extract.config import SlicesConfig
 from processor.metrics.server import MetricsServer
 from processor.receiver.config import GrpcConfig, HttpConfig, ReceiverConfig
 from processor.receiver.http import HttpReceiver
 from processor.receiver.service import Receiver
-from processor.sampler.config import SamplingConfig
-from processor.sampler.trace_id import TraceIdSampler
 from processor.tls import TLSConfig
-from processor.transport.memory import MemoryTransport
-from tests.receiver import fakes
 from tests.receiver.helpers import random_trace_id, trace_request
+from tests.receiver.test_http import serving
 from tests.tls_certs import Certs, make_certs
 
 
@@ -126,22 +122,8 @@ def tls_receivers(certs: Certs, request: pytest.FixtureRequest) -> Iterator[tupl
         grpc=GrpcConfig(endpoint="127.0.0.1:0", tls=server_tls(certs, mutual=mutual)),
         http=HttpConfig(endpoint="127.0.0.1:0", tls=server_tls(certs, mutual=mutual, min_version="1.3")),
     )
-    receiver = Receiver(
-        config,
-        TraceIdSampler(SamplingConfig(rate=1.0)),
-        SlicesConfig(),
-        MemoryTransport(max_records=100),
-        CollectorRegistry(),
-        select_traces=fakes.select_traces,
-        select_logs=fakes.select_logs,
-        health_interval_s=3600,
-    )
-    http_receiver = HttpReceiver(receiver, config.http)
-    receiver.start()
-    http_receiver.start()
-    yield receiver, http_receiver
-    http_receiver.shutdown(2)
-    receiver.shutdown(2)
+    with serving(config, CollectorRegistry()) as servers:
+        yield servers
 
 
 def grpc_export(port: int, certs: Certs, *, client_cert: bool) -> None:

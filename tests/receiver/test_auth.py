@@ -14,17 +14,12 @@ from prometheus_client import CollectorRegistry
 
 from processor.config import parse
 from processor.errors import ConfigError
-from processor.extract.config import SlicesConfig
 from processor.receiver.auth import TokenAuth
 from processor.receiver.config import AuthConfig, GrpcConfig, HttpConfig, ReceiverConfig
 from processor.receiver.http import HttpReceiver
 from processor.receiver.service import Receiver
-from processor.sampler.config import SamplingConfig
-from processor.sampler.trace_id import TraceIdSampler
-from processor.transport.memory import MemoryTransport
-from tests.receiver import fakes
 from tests.receiver.helpers import Stubs, random_trace_id, rpc_error, trace_request
-from tests.receiver.test_http import post, status_of
+from tests.receiver.test_http import post, serving, status_of
 
 TOKEN = "s3cret-token-1"
 OTHER = "s3cret-token-2"
@@ -119,22 +114,8 @@ def servers(registry: CollectorRegistry) -> Iterator[tuple[Receiver, HttpReceive
         http=HttpConfig(endpoint="127.0.0.1:0"),
         auth=AuthConfig(tokens=[TOKEN]),
     )
-    receiver = Receiver(
-        config,
-        TraceIdSampler(SamplingConfig(rate=1.0)),
-        SlicesConfig(),
-        MemoryTransport(max_records=100),
-        registry,
-        select_traces=fakes.select_traces,
-        select_logs=fakes.select_logs,
-        health_interval_s=3600,
-    )
-    http_receiver = HttpReceiver(receiver, config.http)
-    receiver.start()
-    http_receiver.start()
-    yield receiver, http_receiver
-    http_receiver.shutdown(2)
-    receiver.shutdown(2)
+    with serving(config, registry) as servers:
+        yield servers
 
 
 def test_grpc_refuses_with_unauthenticated_and_no_detail(

@@ -46,14 +46,10 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
 
-def make_http(
-    producer: Any, registry: CollectorRegistry, **http_options: Any
+def http_pair(
+    config: ReceiverConfig, producer: Any, registry: CollectorRegistry
 ) -> tuple[Receiver, HttpReceiver]:
-    config = ReceiverConfig(
-        grpc=GrpcConfig(endpoint="127.0.0.1:0"),
-        http=HttpConfig(endpoint="127.0.0.1:0", **http_options),
-        send_timeout_s=5.0,
-    )
+    """A Receiver with the fake selections (every trace kept) and its OTLP/HTTP server, neither started."""
     receiver = Receiver(
         config,
         TraceIdSampler(SamplingConfig(rate=1.0)),
@@ -65,6 +61,30 @@ def make_http(
         health_interval_s=3600,
     )
     return receiver, HttpReceiver(receiver, config.http)
+
+
+def make_http(
+    producer: Any, registry: CollectorRegistry, **http_options: Any
+) -> tuple[Receiver, HttpReceiver]:
+    config = ReceiverConfig(
+        grpc=GrpcConfig(endpoint="127.0.0.1:0"),
+        http=HttpConfig(endpoint="127.0.0.1:0", **http_options),
+        send_timeout_s=5.0,
+    )
+    return http_pair(config, producer, registry)
+
+
+@contextlib.contextmanager
+def serving(config: ReceiverConfig, registry: CollectorRegistry) -> Iterator[tuple[Receiver, HttpReceiver]]:
+    """Both servers of `config` started over an in-process queue; shut down on leaving."""
+    receiver, http_receiver = http_pair(config, MemoryTransport(max_records=100), registry)
+    receiver.start()
+    http_receiver.start()
+    try:
+        yield receiver, http_receiver
+    finally:
+        http_receiver.shutdown(2)
+        receiver.shutdown(2)
 
 
 @pytest.fixture
