@@ -3,22 +3,39 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
 import os
 import pathlib
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+
+HttpServer = TypeVar("HttpServer", bound=http.server.HTTPServer)
+
+
+@contextlib.contextmanager
+def serving_in_thread(server: HttpServer) -> Iterator[HttpServer]:
+    """An in-test HTTP server (a judge stand-in, say) answering on a thread; closed on leaving."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def free_port() -> int:

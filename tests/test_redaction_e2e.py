@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from processor._proto import eval_result_pb2
 from processor.demo.replay import replay
-from tests.processes import run_processor, wait_for
+from tests.processes import run_processor, serving_in_thread, wait_for
 from tests.receiver.helpers import chat_attributes, kv
 from tests.scorers.test_judge import StandIn
 from tests.test_e2e import kafka_config, read_topic, run_module
@@ -74,13 +74,8 @@ class EventSink(logs_service_pb2_grpc.LogsServiceServicer):
 
 @pytest.fixture
 def judge() -> Iterator[StandIn]:
-    server = StandIn()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving_in_thread(StandIn()) as server:
+        yield server
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import pathlib
 import re
 import shutil
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +29,7 @@ from processor.demo.replay import FIXTURES, FLAVOURS, load_flavour, replay, with
 from tests.conftest import REPO
 from tests.deploy.test_prometheus_e2e import free_port, http_get, prom_api, running, wait_for
 from tests.kafka_broker import kafka_section
+from tests.processes import serving_in_thread
 
 GRAFANA = REPO / "deploy" / "grafana"
 DASHBOARD = GRAFANA / "evalstream.json"
@@ -133,13 +133,8 @@ class _JudgeHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def judge() -> Iterator[JudgeStandIn]:
-    server = JudgeStandIn()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving_in_thread(JudgeStandIn()) as server:
+        yield server
 
 
 def send_captures(endpoint: str) -> None:

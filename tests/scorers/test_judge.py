@@ -25,6 +25,7 @@ from processor.scorers.judge import (
     _Failure,
     parse_verdict,
 )
+from tests.processes import serving_in_thread
 
 CASE = EvalCase(
     input="What is the refund window for annual plans?",
@@ -111,13 +112,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    srv = StandIn()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join()
+    with serving_in_thread(StandIn()) as srv:
+        yield srv
 
 
 @pytest.fixture(autouse=True)

@@ -27,6 +27,7 @@ from processor.scorers.judge import JudgeParams, JudgeScorer
 from processor.transport import Record, Signal, trace_key
 from processor.worker.config import TiersConfig, WorkerConfig
 from processor.worker.loop import Worker
+from tests.processes import serving_in_thread
 from tests.receiver.helpers import chat_attributes, kv
 from tests.scorers.test_judge import StandIn
 
@@ -87,13 +88,8 @@ def schedule(hours: int) -> list[tuple[float, str]]:
 
 @pytest.fixture
 def judge_server() -> Iterator[StandIn]:
-    server = StandIn()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving_in_thread(StandIn()) as server:
+        yield server
 
 
 class CountingJudge(JudgeScorer):
