@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from processor.extract.assembly import TraceAssembly, extract
 from processor.extract.classify import SpanRole, classify
-from processor.extract.select import LlmTraceMemory, LogSelection, TraceSelection, select_logs, select_traces
+from processor.extract.select import (
+    LlmTraceMemory,
+    LogSelection,
+    TraceSelection,
+    forwarded_keys,
+    select_logs,
+    select_traces,
+)
 
 __all__ = [
     "LlmTraceMemory",
@@ -21,6 +28,7 @@ __all__ = [
     "TraceSelection",
     "classify",
     "extract",
+    "forwarded_keys",
     "select_logs",
     "select_traces",
 ]

@@ -6,6 +6,7 @@ up on the LLM span, then its ancestors in the trace (nearest first), then the re
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -51,8 +52,8 @@ class SlicesConfig:
     def names(self) -> tuple[str, ...]:
         return tuple(self.labels)
 
-    @property
-    def attribute_keys(self) -> frozenset[str]:
+    @functools.cached_property
+    def attribute_keys(self) -> frozenset[str]:  # asked per request by the selection: built once
         return frozenset(k for keys in self.labels.values() for k in keys)
 
     def validate(self, path: str) -> list[str]:

@@ -138,6 +138,13 @@ def select_traces(
     return result
 
 
+def forwarded_keys(slices: SlicesConfig) -> frozenset[str]:
+    """The attribute keys of which a span of a kept trace carries at least one when it is forwarded:
+    the LLM and retrieval markers and the slice label keys. (The receiver's prefilter tests span bytes
+    for them, so spans without any are never decoded.)"""
+    return slices.attribute_keys | MARKER_KEYS
+
+
 _MARKER_BYTES = tuple(key.encode() for key in sorted(MARKER_KEYS))
 
 
@@ -244,7 +251,7 @@ def _group_kept(
 ) -> None:
     """Of the kept traces' spans, the LLM, retrieval and label ones, one request per trace id."""
     label_keys = slices.attribute_keys
-    wanted_keys = label_keys | MARKER_KEYS
+    wanted_keys = forwarded_keys(slices)
     chosen: list[tuple[Candidate, bool]] = []  # (span, carries labels only), in request order
     with_llm: set[bytes] = set()  # traces with an LLM or retrieval span in this request
     for candidate in candidates:
@@ -343,4 +350,11 @@ def select_logs(request: ExportLogsServiceRequest, sampler: Sampler) -> LogSelec
     return result
 
 
-__all__ = ["LlmTraceMemory", "LogSelection", "TraceSelection", "select_logs", "select_traces"]
+__all__ = [
+    "LlmTraceMemory",
+    "LogSelection",
+    "TraceSelection",
+    "forwarded_keys",
+    "select_logs",
+    "select_traces",
+]

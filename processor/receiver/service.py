@@ -39,7 +39,7 @@ from processor.endpoint import join_host_port, parse_host_port
 from processor.errors import EvalstreamError, InvalidRequest, TooLarge, TransportFull
 from processor.extract.config import SlicesConfig
 from processor.extract.otlp import LAYOUT, Request, count_items
-from processor.extract.prefilter import Prefiltered, prefilter_traces
+from processor.extract.prefilter import Prefiltered, SpanKeyTest, prefilter_traces
 from processor.metrics.instruments import ReceiverMetrics
 from processor.receiver import status
 from processor.receiver.auth import GrpcAuthInterceptor, TokenAuth
@@ -81,6 +81,7 @@ class _Decoded(Generic[Request]):
     reason: str
     raw: bytes = b""  # the serialised request decoded: the prefilter's output, or the body itself
     traces_dropped: int = 0  # distinct trace ids the prefilter left out (their spans are in `received`)
+    traces_unread: int = 0  # kept trace ids the prefilter left no span of (none could be forwarded)
 
 
 class _Selection(Protocol):
@@ -133,6 +134,8 @@ class Receiver:
             extract.select_traces, memory=extract.LlmTraceMemory()
         )
         self._select_logs: SelectLogs = select_logs or extract.select_logs
+        # spans the selection cannot forward are left out before decoding; a stand-in selection sees all
+        self._span_keys = SpanKeyTest(extract.forwarded_keys(slices)) if select_traces is None else None
         self._metrics = metrics = ReceiverMetrics(registry)
         self._items = {
             Signal.TRACES: _ItemCounters(
@@ -366,8 +369,9 @@ class Receiver:
         selection = self._select_traces(decoded.request, sampler, self._slices, decoded.raw)
         kept, rejected, message = self._forward(decoded, selection.traces, selection, redact_traces)
         self._metrics.kept_spans.inc(kept)
-        self._metrics.received_traces.inc(selection.traces_received + decoded.traces_dropped)
-        self._metrics.kept_traces.inc(selection.traces_sampled)
+        unread = decoded.traces_unread
+        self._metrics.received_traces.inc(selection.traces_received + decoded.traces_dropped + unread)
+        self._metrics.kept_traces.inc(selection.traces_sampled + unread)
         self._metrics.llm_calls.inc(int(selection.llm_calls_found))
         response = ExportTraceServiceResponse()
         if rejected:
@@ -391,16 +395,24 @@ class Receiver:
 
         The items are counted on the wire first: decoding costs ~170 bytes per item however small it
         is, so a request over `max_entries_per_request` is refused before it is materialised. With a
-        `sampler` (traces), the spans of the traces it drops are left out before decoding where the
-        bytes allow (`extract.prefilter`): counted as received, never decoded.
+        `sampler` (traces), the spans of the traces it drops, and the kept traces' spans the selection
+        cannot forward, are left out before decoding where the bytes allow (`extract.prefilter`):
+        counted as received, never decoded.
         """
         check_entries(body, self.config.max_entries_per_request, LAYOUT[kind].noun)
-        prefiltered = prefilter_traces(body, sampler) if sampler is not None else None
+        prefiltered = prefilter_traces(body, sampler, self._span_keys) if sampler is not None else None
         dropped = Prefiltered(body, 0, 0) if prefiltered is None else prefiltered
         request, too_deep, reason = codec.decode_salvaging(dropped.body, kind)
         received = count_items(request) + too_deep + dropped.spans_dropped
         decoded = _Decoded(
-            request, codec.SIGNAL_OF[kind], received, too_deep, reason, dropped.body, dropped.traces_dropped
+            request,
+            codec.SIGNAL_OF[kind],
+            received,
+            too_deep,
+            reason,
+            dropped.body,
+            dropped.traces_dropped,
+            dropped.traces_unread,
         )
         self._items[decoded.signal].received.inc(decoded.received)
         return decoded

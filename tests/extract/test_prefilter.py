@@ -1,4 +1,5 @@
-"""prefilter_traces: the spans of sampled-out traces left out from the bytes, with the selection unchanged."""
+"""prefilter_traces: the spans of sampled-out traces, and kept ones the selection cannot forward, left out
+from the bytes, with the selection unchanged."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from processor.demo.replay import FLAVOURS
 from processor.demo.replay import load_flavour as load
-from processor.extract import select_traces
+from processor.extract import forwarded_keys, select_traces
 from processor.extract.config import SlicesConfig
-from processor.extract.prefilter import prefilter_traces
+from processor.extract.prefilter import SpanKeyTest, prefilter_traces
 from processor.sampler.config import SamplingConfig
 from processor.sampler.trace_id import TraceIdSampler
 from processor.transport import wire
@@ -23,6 +24,7 @@ from tests.extract.conftest import span, traces_request
 from tests.extract.test_select import _random_request
 
 SLICES = SlicesConfig()
+KEYS = SpanKeyTest(forwarded_keys(SLICES))  # as the receiver builds it
 BENCH = pathlib.Path(__file__).resolve().parents[2] / "bench"
 
 
@@ -30,22 +32,23 @@ def sampler(rate: float, seed: int = 0, priority: str = "") -> TraceIdSampler:
     return TraceIdSampler(SamplingConfig(rate=rate, hash_seed=seed, priority_attribute=priority))
 
 
-def outcome(body: bytes, keep: TraceIdSampler) -> tuple:
+def outcome(body: bytes, keep: TraceIdSampler, keys: SpanKeyTest | None = KEYS) -> tuple:
     """What the receiver makes of a request: the records' bytes and every count, prefiltered or not."""
-    prefiltered = prefilter_traces(body, keep)
-    spans_dropped = traces_dropped = 0
+    prefiltered = prefilter_traces(body, keep, keys)
+    spans_dropped = traces_dropped = traces_unread = 0
     if prefiltered is not None:
-        body, spans_dropped, traces_dropped = (
+        body, spans_dropped, traces_dropped, traces_unread = (
             prefiltered.body,
             prefiltered.spans_dropped,
             prefiltered.traces_dropped,
+            prefiltered.traces_unread,
         )
     result = select_traces(ExportTraceServiceRequest.FromString(body), keep, SLICES)
     return (
         [(tid, out.SerializeToString()) for tid, out in result.traces.items()],
         result.spans_received + spans_dropped,
-        result.traces_received + traces_dropped,
-        result.traces_sampled,
+        result.traces_received + traces_dropped + traces_unread,
+        result.traces_sampled + traces_unread,
         result.spans_kept,
         result.llm_calls_found,
         result.rejected,
@@ -81,13 +84,14 @@ def _valid_ids_only(request: ExportTraceServiceRequest) -> ExportTraceServiceReq
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_same_records_and_counts_as_the_full_decode(seed: int) -> None:
+@pytest.mark.parametrize("keys", [KEYS, None], ids=["key-test", "trace-ids-only"])
+def test_same_records_and_counts_as_the_full_decode(seed: int, keys: SpanKeyTest | None) -> None:
     rng = random.Random(seed)
     request = _valid_ids_only(_random_request(rng, priority=False))
     body = request.SerializeToString()
-    keep = sampler(rng.choice([0.0, 0.05, 0.3, 0.7, 0.999]), seed)
-    assert prefilter_traces(body, keep) is not None  # the fast path was taken
-    assert outcome(body, keep) == full(body, keep)
+    keep = sampler(rng.choice([0.0, 0.05, 0.3, 0.7, 0.999] + ([1.0] if keys else [])), seed)
+    assert prefilter_traces(body, keep, keys) is not None  # the fast path was taken
+    assert outcome(body, keep, keys) == full(body, keep)
 
 
 def _no_zero_span_ids(request: ExportTraceServiceRequest) -> ExportTraceServiceRequest:
@@ -121,21 +125,29 @@ def test_the_bench_load_and_the_fixtures(otlp_fixtures: pathlib.Path) -> None:
     for flavour in FLAVOURS:
         traces, _ = load(otlp_fixtures, flavour)
         bodies.append(traces.SerializeToString())
-    for rate in (0.05, 0.5):
+    for rate, keys in ((0.05, None), (0.5, None), (0.05, KEYS), (1.0, KEYS)):
         keep = sampler(rate)
         shrunk = 0
         for body in bodies:
-            prefiltered = prefilter_traces(body, keep)
+            prefiltered = prefilter_traces(body, keep, keys)
             assert prefiltered is not None
             shrunk += len(prefiltered.body) < len(body)
-            assert outcome(body, keep) == full(body, keep)
+            assert outcome(body, keep, keys) == full(body, keep)
         assert shrunk
 
 
-def test_steps_aside_for_a_sampler_that_keeps_every_trace() -> None:
+def test_steps_aside_for_a_sampler_that_keeps_every_trace_unless_it_may_test_keys() -> None:
     body = traces_request([span(1, 1), span(2, 2)]).SerializeToString()
     assert prefilter_traces(body, sampler(1.0)) is None  # nothing to leave out: decode it as it is
     assert prefilter_traces(body, sampler(0.999)) is not None
+    everything_out = prefilter_traces(body, sampler(1.0), KEYS)  # no span carries a forwarded key
+    assert everything_out is not None
+    assert (everything_out.spans_dropped, everything_out.traces_dropped, everything_out.traces_unread) == (
+        2,
+        0,
+        2,
+    )
+    assert ExportTraceServiceRequest.FromString(everything_out.body) == ExportTraceServiceRequest()
 
 
 def test_steps_aside_for_a_sampler_that_may_override() -> None:
@@ -175,10 +187,21 @@ def test_content_of_dropped_spans_is_not_decoded_kept_spans_are() -> None:
     assert prefiltered is not None and (prefiltered.spans_dropped, prefiltered.traces_dropped) == (1, 1)
     kept = select_traces(ExportTraceServiceRequest.FromString(prefiltered.body), keep, SLICES)
     assert list(kept.traces) == [kept_trace.to_bytes(16, "big")]
-    # the same bad span in a kept trace is decoded, and refused
+    # the same bad span in a kept trace is decoded, and refused...
     body = _one_scope(llm.SerializeToString(), span(kept_trace, 2).SerializeToString() + bad_name)
     prefiltered = prefilter_traces(body, keep)
     assert prefiltered is not None and prefiltered.body == body
+    # ...unless the key test leaves it out: it carries no key the selection forwards
+    prefiltered = prefilter_traces(body, keep, KEYS)
+    assert prefiltered is not None and (prefiltered.spans_dropped, prefiltered.traces_unread) == (1, 0)
+    kept = select_traces(ExportTraceServiceRequest.FromString(prefiltered.body), keep, SLICES)
+    assert kept.spans_kept == 1 and kept.llm_calls_found == 1
+    # with a forwarded key it goes on, is decoded, and refused
+    labelled = span(kept_trace, 2, None, app__locale="es-ES").SerializeToString() + bad_name
+    prefiltered = prefilter_traces(_one_scope(llm.SerializeToString(), labelled), keep, KEYS)
+    assert prefiltered is not None and prefiltered.spans_dropped == 0
+    with pytest.raises(DecodeError):
+        ExportTraceServiceRequest.FromString(prefiltered.body)
 
 
 def _ids_with_decisions(keep: TraceIdSampler) -> tuple[int, int]:
@@ -206,8 +229,24 @@ def test_a_zero_span_id_is_rejected_in_a_kept_trace_and_dropped_with_a_sampled_o
             span(dropped_trace, bytes(8)),
         ]
     ).SerializeToString()
-    prefiltered = prefilter_traces(body, keep)
-    assert prefiltered is not None and (prefiltered.spans_dropped, prefiltered.traces_dropped) == (1, 1)
-    result = select_traces(ExportTraceServiceRequest.FromString(prefiltered.body), keep, SLICES)
-    assert (result.spans_kept, result.rejected) == (1, 1)  # the full path counted 2 rejected
+    for keys in (None, KEYS):  # a zero span id of a kept trace goes on to be rejected, key or not
+        prefiltered = prefilter_traces(body, keep, keys)
+        assert prefiltered is not None and (prefiltered.spans_dropped, prefiltered.traces_dropped) == (1, 1)
+        result = select_traces(ExportTraceServiceRequest.FromString(prefiltered.body), keep, SLICES)
+        assert (result.spans_kept, result.rejected) == (1, 1)  # the full path counted 2 rejected
     assert full(body, keep)[6] == 2
+    without_key = traces_request([span(kept_trace, 1), span(kept_trace, bytes(8))]).SerializeToString()
+    prefiltered = prefilter_traces(without_key, keep, KEYS)
+    assert prefiltered is not None and prefiltered.spans_dropped == 1
+    assert select_traces(ExportTraceServiceRequest.FromString(prefiltered.body), keep, SLICES).rejected == 1
+
+
+def test_span_key_test_finds_keys_as_protobuf_writes_them() -> None:
+    test = SpanKeyTest(["gen_ai.system", "app.locale", "k" * 200])
+    assert test(span(1, 1, None, gen_ai__system="openai").SerializeToString())
+    assert test(span(1, 1, None, **{"k" * 200: "v"}).SerializeToString())  # a two-byte length
+    assert not test(span(1, 1, None, other="gen_ai.systemX").SerializeToString())
+    assert not test(span(1, 1, None, app__locale_x="es").SerializeToString())  # a longer key
+    assert not test(span(1, 1, None, **{"k" * 199: "v"}).SerializeToString())
+    with pytest.raises(ValueError, match="at least one"):
+        SpanKeyTest([""])

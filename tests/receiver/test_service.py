@@ -685,3 +685,28 @@ def test_the_receiver_hands_the_request_bytes_to_the_selection(
         )
     )
     assert len(inspected) == 1 and len(drain(memory)) == 1
+
+
+def test_spans_the_selection_cannot_forward_are_counted_but_not_decoded(
+    memory: MemoryTransport, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prefilter's key test leaves them out before decoding; traces and spans are still counted."""
+    from processor.extract import select as select_module
+
+    inspected: list[object] = []
+    real = select_module.inspect_attributes
+    monkeypatch.setattr(select_module, "inspect_attributes", lambda *a: inspected.append(a) or real(*a))
+    config = ReceiverConfig(grpc=GrpcConfig(endpoint="127.0.0.1:0"))
+    receiver = Receiver(config, TraceIdSampler(SamplingConfig(rate=1.0)), SlicesConfig(), memory, registry)
+    quiet, chatty = random_trace_id(), random_trace_id()
+    llm = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai"}
+    receiver.export_traces(_spans_request(quiet, (os.urandom(8), b"", {"db.system": "postgresql"})))
+    receiver.export_traces(
+        _spans_request(chatty, (os.urandom(8), b"", {"http.route": "/"}), (os.urandom(8), b"", llm))
+    )
+    assert len(inspected) == 1  # the LLM span alone was decoded and read
+    assert [r.key for r in drain(memory)] == [chatty.hex().encode()]
+    assert registry.get_sample_value("evalstream_receiver_received_traces_total") == 2
+    assert registry.get_sample_value("evalstream_sampler_kept_traces_total") == 2
+    assert registry.get_sample_value("evalstream_receiver_received_spans_total") == 3
+    assert registry.get_sample_value("evalstream_receiver_accepted_spans_total") == 3
