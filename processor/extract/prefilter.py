@@ -157,9 +157,9 @@ def prefilter_traces(
                 kept = [spans[i] for i in at]
             if span_keys is not None and kept:
                 if _ZERO_SPAN_ID in map(_SPAN_ID, kept):  # rare: the full decode rejects and counts it
-                    kept = [s for s in kept if _SPAN_ID(s) == _ZERO_SPAN_ID or span_keys(s)]
+                    kept = [s for s in kept if _SPAN_ID(s) == _ZERO_SPAN_ID or span_keys.search(s)]
                 else:
-                    kept = list(filter(span_keys, kept))
+                    kept = list(filter(span_keys.search, kept))  # search: no Python frame per span
                 read.update(map(_TRACE_ID_OF_HEAD, kept))
             spans_dropped += len(heads) - len(kept)
             if not kept:

@@ -45,6 +45,9 @@ _MASK32 = 0xFFFFFFFF
 NUM_BUCKETS = 0x4000  # 2**14, the Collector's numHashBuckets
 _BUCKET_MASK = NUM_BUCKETS - 1
 _F32 = struct.Struct("<f")
+# Only the low 14 bits of the hash are used, and XOR with a byte and a product mod 2**32 keep the low
+# bits depending only on the low bits: one FNV step on them is one lookup, h' = _STEP[h ^ byte].
+_STEP = tuple((h * _FNV32_PRIME) & _BUCKET_MASK for h in range(NUM_BUCKETS))
 
 
 def _float32(value: float) -> float:
@@ -119,7 +122,7 @@ class TraceIdSampler:
         h = _FNV32_OFFSET
         for byte in seed.to_bytes(4, "little"):
             h = ((h ^ byte) * _FNV32_PRIME) & _MASK32
-        self._seed_state = h
+        self._seed_state = h & _BUCKET_MASK
         # the same hash decisions without the override, for requests that cannot carry the attribute
         self._without_override = (
             TraceIdSampler(replace(config, priority_attribute="")) if config.priority_attribute else self
@@ -131,11 +134,10 @@ class TraceIdSampler:
             return True
         if self.threshold == 0:
             return False
-        h = self._seed_state
+        h, step = self._seed_state, _STEP
         for byte in trace_id:
-            # no mask per step: XOR with a byte and the product mod 2**32 depend only on h mod 2**32
-            h = (h ^ byte) * _FNV32_PRIME
-        return (h & _BUCKET_MASK) < self.threshold
+            h = step[h ^ byte]
+        return h < self.threshold
 
     def may_override(self, raw: bytes | None) -> bool:
         """Whether a span of this request can carry the priority attribute, so spans must be scanned for it.
