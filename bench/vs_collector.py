@@ -19,8 +19,10 @@ with a Collector that forwards every trace), `--compression gzip,lz4,zstd,none` 
 `--llm-every 10` makes only one trace in ten call the LLM (our receiver then forwards only the traces
 with an LLM call unless `--label-spans all`: it is compared with those of the Collector's). The parse
 floor is measured in this process on the same bytes: `ExportTraceServiceRequest.FromString` plus each
-span's trace id. Ratios are from this one run; the machine may be shared, so absolute numbers are noisy,
-the ratios much less.
+span's trace id. All servers run at once and take the measured requests in turns (`--slices`, 10 by
+default: each peer its tenth, then the next tenth, the order rotating), with the floor measured after
+each turn, so the machine's drift (a shared host, CPU frequency) falls on every peer alike. Ratios are
+from this one run; absolute numbers are noisy, the ratios much less.
 """
 
 from __future__ import annotations
@@ -367,14 +369,30 @@ class Measured:
         return self.spans / self.cpu_s if self.cpu_s > 0 else float("inf")
 
 
-def measure_server(server: Server, load: RequestLoad, args: argparse.Namespace, first: int) -> Measured:
+def warm_up(server: Server, load: RequestLoad, args: argparse.Namespace, first: int) -> None:
     wait_ready(server)
     drive(server.endpoint, load, first, args.warmup, args.streams)  # connections, caches, JIT-free warm-up
+
+
+def measure_slice(
+    server: Server, load: RequestLoad, args: argparse.Namespace, first: int, count: int
+) -> Measured:
+    """Requests first..first+count on `server`: the server's CPU over them alone, wall time, peak RSS."""
     pid = server.process.pid
     before = cpu_seconds(pid)
-    wall = drive(server.endpoint, load, first + args.warmup, args.requests, args.streams)
+    wall = drive(server.endpoint, load, first, count, args.streams)
     cpu = cpu_seconds(pid) - before
-    return Measured(server.name, args.requests * SPANS_PER_REQUEST, cpu, wall, peak_rss_mb(pid))
+    return Measured(server.name, count * SPANS_PER_REQUEST, cpu, wall, peak_rss_mb(pid))
+
+
+def add(total: Measured | None, part: Measured) -> Measured:
+    if total is None:
+        return part
+    total.spans += part.spans
+    total.cpu_s += part.cpu_s
+    total.wall_s += part.wall_s
+    total.rss_mb = max(total.rss_mb, part.rss_mb)
+    return total
 
 
 def parse_floor(load: RequestLoad, first: int, count: int) -> Measured:
@@ -395,8 +413,17 @@ def parse_floor(load: RequestLoad, first: int, count: int) -> Measured:
     )
 
 
+def _split(items: range, parts: int) -> list[range]:
+    """`items` in `parts` consecutive ranges of (nearly) equal length, none empty."""
+    parts = max(1, min(parts, len(items)))
+    bounds = [len(items) * i // parts for i in range(parts + 1)]
+    return [items[bounds[i] : bounds[i + 1]] for i in range(parts)]
+
+
 def command_line(args: argparse.Namespace) -> str:
     flags = [f"--requests {args.requests}", f"--streams {args.streams}", f"--rounds {args.rounds}"]
+    if args.slices != 10:
+        flags.append(f"--slices {args.slices}")
     if args.override_off:
         flags.append("--override-off")
     if args.rates != [RATE]:
@@ -444,6 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=4, help="concurrent gRPC calls")
     parser.add_argument("--warmup", type=int, default=40, help="unmeasured requests first")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the whole comparison")
+    parser.add_argument(
+        "--slices", type=int, default=10, help="peers take the measured requests in this many turns"
+    )
     parser.add_argument("--override-off", action="store_true", help="also run the receiver without priority")
     parser.add_argument(
         "--rates",
@@ -525,24 +555,41 @@ def main(argv: list[str] | None = None) -> int:
             shift = round_index % len(peers)
             order = peers[shift:] + peers[:shift]
             measured: dict[str, Measured] = {}
+            servers: dict[str, Server] = {}
+            floor: Measured | None = None
             try:
                 for key, start in order:
-                    server = start(topics[key])
-                    try:
-                        row = measure_server(server, load, args, first)
-                    finally:
-                        stop(server)
-                    row.name = server.name
+                    servers[key] = start(topics[key])
+                for key, _ in order:
+                    warm_up(servers[key], load, args, first)
+                # every peer takes its slice in turn, then the next slice: the machine's drift (other
+                # tenants, CPU frequency) falls on every peer alike, and on the floor measured between
+                sizes = [len(part) for part in _split(range(args.requests), args.slices)]
+                start_at = first + args.warmup
+                for slice_index, size in enumerate(sizes):
+                    turn = order[slice_index % len(order) :] + order[: slice_index % len(order)]
+                    for key, _ in turn:
+                        part = measure_slice(servers[key], load, args, start_at, size)
+                        measured[key] = add(measured.get(key), part)
+                    floor = add(floor, parse_floor(load, start_at, size))
+                    start_at += size
+            finally:
+                for server in servers.values():
+                    stop(server)
+            try:
+                for key, _ in order:
+                    row = measured[key]
+                    row.name = servers[key].name
                     keys, row.record_bytes = record_keys(bootstrap, topics[key])
                     row.records, row.keys = len(keys), set(keys)
                     row.stored_bytes = stored_bytes(bootstrap, topics[key])
-                    measured[key] = row
             finally:
                 delete_topics(bootstrap, [*topics.values(), *(t + "_logs" for t in topics.values())])
+            assert floor is not None
             rows = [measured[key] for key, _ in peers]
-            floor = parse_floor(load, first + args.warmup, min(args.requests, 1000))
             print_table(rows, rows[0], floor, args)
-            print(f"round {round_index + 1}, order: {', '.join(measured[key].name for key, _ in order)}")
+            names = ", ".join(measured[key].name for key, _ in order)
+            print(f"round {round_index + 1}: {len(sizes)} turns each, the first in this order: {names}")
             for row in rows:
                 ratios.setdefault(row.name, []).append(row.rate / rows[0].rate)
             ratios.setdefault("parse floor", []).append(floor.rate / rows[0].rate)
