@@ -43,9 +43,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from processor.transport.kafka import LIBRDKAFKA_LOGGER
+
     # librdkafka's INFO/NOTICE lines are connection chatter, and evalstream logs what matters itself
     # (connected, topics, failures): shown with --log-level DEBUG only.
-    logging.getLogger("processor.transport.librdkafka").setLevel(
+    logging.getLogger(LIBRDKAFKA_LOGGER).setLevel(
         logging.NOTSET if args.log_level == "DEBUG" else logging.WARNING
     )
     try:

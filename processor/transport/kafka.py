@@ -80,8 +80,10 @@ class _RepeatLimitedLog:
             self.logger.log(level, msg, *args)
 
 
-#: librdkafka's own log lines (served on the delivery thread, or the consumer's polling thread)
-_LIBRDKAFKA_LOG = _RepeatLimitedLog(logging.getLogger("processor.transport.librdkafka"), 30.0)
+#: the logger of librdkafka's own lines, for every client of ours (served on the delivery thread, or
+#: the consumer's polling thread)
+LIBRDKAFKA_LOGGER = "processor.transport.librdkafka"
+_LIBRDKAFKA_LOG = _RepeatLimitedLog(logging.getLogger(LIBRDKAFKA_LOGGER), 30.0)
 
 
 def topic_for(config: KafkaConfig, signal: Signal) -> str:

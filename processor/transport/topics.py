@@ -21,7 +21,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from processor.errors import TransportUnavailable
 from processor.transport import Record, Signal
 from processor.transport.config import KafkaConfig
-from processor.transport.kafka import admin_client, topic_for
+from processor.transport.kafka import LIBRDKAFKA_LOGGER, admin_client, topic_for
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def describe_topics(admin: Any, names: Sequence[str], *, timeout_s: float = 10.0
 #: librdkafka's lines about a missing topic (the logger every client of ours gives it): repeated on
 #: every subscription and metadata refresh, e.g. "Subscribed topic not available: evalstream_spans:
 #: Broker: Unknown topic or partition".
-_LIBRDKAFKA_LOGGERS = ("processor.transport.librdkafka",)
+_LIBRDKAFKA_LOGGERS = (LIBRDKAFKA_LOGGER,)
 _MISSING_TOPIC_LINE = re.compile(r"unknown topic|topic not available|unknown_topic", re.IGNORECASE)
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
