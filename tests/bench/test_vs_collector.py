@@ -43,6 +43,14 @@ def test_collector_config_samples_like_the_receiver() -> None:
     assert lz4["kafka"]["compression"] == "lz4"
 
 
+@pytest.mark.parametrize(("count", "parts"), [(2000, 10), (8, 10), (7, 3), (1, 1)])
+def test_turns_cover_every_measured_request_once_in_order(count: int, parts: int) -> None:
+    turns = vs_collector._split(range(40, 40 + count), parts)
+    assert [i for turn in turns for i in turn] == list(range(40, 40 + count))
+    assert all(turns) and len(turns) == min(parts, count)
+    assert max(map(len, turns)) - min(map(len, turns)) <= 1
+
+
 @pytest.mark.kafka
 def test_tiny_run_keeps_the_same_traces_as_the_collector(kafka_bootstrap: str) -> None:
     if shutil.which("go") is None:
