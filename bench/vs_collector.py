@@ -261,11 +261,14 @@ def start_receiver(
     rate: float = RATE,
     label_spans: str | None = None,
     compression: str | None = None,
+    variant: tuple[str, list[str]] | None = None,
 ) -> Server:
     endpoint, metrics = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     name = "evalstream receiver" + ("" if priority else ", override off")
     name += "" if rate == RATE else f", rate {rate:.0%}"
     name += f", {compression}" if compression else ""
+    name += f", {variant[0]}" if variant else ""
+    sets = [arg for setting in (variant[1] if variant else []) for arg in ("--set", setting)]
     config = workdir / f"receiver-{topic}.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -274,7 +277,7 @@ def start_receiver(
     )
     log_path = workdir / f"receiver-{topic}.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "processor", "receiver", "--config", str(config)],
+        [sys.executable, "-m", "processor", "receiver", "--config", str(config), *sets],
         cwd=REPO,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
@@ -413,6 +416,14 @@ def parse_floor(load: RequestLoad, first: int, count: int) -> Measured:
     )
 
 
+def _variant(text: str) -> tuple[str, list[str]]:
+    name, _, settings = text.partition(":")
+    overrides = [setting for setting in settings.split(";") if setting]
+    if not name or not overrides or not all("=" in setting for setting in overrides):
+        raise argparse.ArgumentTypeError(f"expected NAME:KEY=VALUE[;KEY=VALUE], got {text!r}")
+    return name, overrides
+
+
 def _split(items: range, parts: int) -> list[range]:
     """`items` in `parts` consecutive ranges of (nearly) equal length, none empty."""
     parts = max(1, min(parts, len(items)))
@@ -436,6 +447,8 @@ def command_line(args: argparse.Namespace) -> str:
         flags.append(f"--collector-rate {args.collector_rate:g}")
     if args.compression:
         flags.append("--compression " + ",".join(args.compression))
+    for name, overrides in args.variant:
+        flags.append("--variant " + shlex.quote(f"{name}:{';'.join(overrides)}"))
     return ".venv/bin/python bench/vs_collector.py " + " ".join(flags)
 
 
@@ -496,6 +509,14 @@ def main(argv: list[str] | None = None) -> int:
         help="our receiver's kafka.compression (default: the project's); more, comma-separated: "
         "the 5 %% receiver once more with each of the others",
     )
+    parser.add_argument(
+        "--variant",
+        type=_variant,
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE[;KEY=VALUE]",
+        help="one more 5 %% receiver with these --set overrides, e.g. 'linger 0:kafka.linger_ms=0'",
+    )
     parser.add_argument("--bootstrap", help="use this running broker instead of starting one")
     parser.add_argument("--otelcol", help="Collector binary (default: deploy/collector/build-otelcol.sh)")
     args = parser.parse_args(argv)
@@ -539,6 +560,21 @@ def main(argv: list[str] | None = None) -> int:
                         f"receiver_{other}",
                         lambda t, other=other: start_receiver(
                             workdir, bootstrap, t, label_spans=args.label_spans, compression=other
+                        ),
+                    )
+                )
+            for index, variant in enumerate(args.variant):  # the 5 % receiver with other settings
+                peer_rates[f"receiver_variant{index}"] = RATE
+                peers.append(
+                    (
+                        f"receiver_variant{index}",
+                        lambda t, variant=variant: start_receiver(
+                            workdir,
+                            bootstrap,
+                            t,
+                            label_spans=args.label_spans,
+                            compression=codec,
+                            variant=variant,
                         ),
                     )
                 )

@@ -47,6 +47,16 @@ def test_every_problem_is_reported_at_once() -> None:
     assert len(caught.value.problems) == 3
 
 
+@pytest.mark.parametrize("linger_ms", [-1, 900_001])
+def test_kafka_linger_is_within_librdkafkas_range(linger_ms: int) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse({"kafka": {"linger_ms": linger_ms}})
+    assert caught.value.problems == [
+        f"kafka.linger_ms: must be between 0 and 900000 (librdkafka's range), got {linger_ms}"
+    ]
+    assert parse({"kafka": {"linger_ms": 0}}).kafka.linger_ms == 0
+
+
 def test_valid_file_with_env_expansion_and_defaults() -> None:
     config = load(TESTDATA / "valid_full.yaml", environ={"EVALSTREAM_TEST_BROKERS": "k1:9092,k2:9092"})
     assert config.receiver.grpc.endpoint == "127.0.0.1:4317"  # ${env:X:-default}

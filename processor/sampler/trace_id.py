@@ -35,6 +35,7 @@ from typing import Any
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from processor.sampler.bytesearch import contains
 from processor.sampler.config import SamplingConfig
 
 __all__ = ["TraceIdSampler", "bucket", "priority_of", "priority_of_any_value", "threshold_for_percent"]
@@ -143,10 +144,10 @@ class TraceIdSampler:
         """Whether a span of this request can carry the priority attribute, so spans must be scanned for it.
 
         `raw` is the serialised request (None: not known). Protobuf stores an attribute key as its
-        UTF-8 bytes, so a request whose bytes lack the key has no span carrying it: one `in` test
-        on the bytes spares a scan of every key of every span.
+        UTF-8 bytes, so a request whose bytes lack the key has no span carrying it: one search of the
+        bytes (`bytesearch.contains`) spares a scan of every key of every span.
         """
-        return self.overrides and (raw is None or self._priority_key in raw)
+        return self.overrides and (raw is None or contains(raw, self._priority_key))
 
     def for_request(self, raw: bytes) -> TraceIdSampler:
         """The sampler for one serialised request: this one, or, when no span of it can carry the
