@@ -45,6 +45,7 @@ _FNV32_PRIME = 16777619
 _MASK32 = 0xFFFFFFFF
 NUM_BUCKETS = 0x4000  # 2**14, the Collector's numHashBuckets
 _BUCKET_MASK = NUM_BUCKETS - 1
+_FNV32_PRIME_LOW_BITS = _FNV32_PRIME & _BUCKET_MASK  # 403
 _F32 = struct.Struct("<f")
 
 
@@ -133,11 +134,12 @@ class TraceIdSampler:
         if self.threshold == 0:
             return False
         # Only the low 14 bits are used, and XOR with a byte and a product mod 2**32 leave the low bits
-        # depending on the low bits alone: masking each step keeps h a small int. (A lookup table of
-        # the 16,384 steps is faster in a tight loop but misses the cache in the receiver: 5 % slower.)
-        h = self._seed_state
+        # depending on the low bits alone: with the prime's low bits too, h stays a one-digit int.
+        # (A lookup table of the 16,384 steps is faster in a tight loop but misses the cache in the
+        # receiver: 5 % slower there.)
+        h, prime, mask = self._seed_state, _FNV32_PRIME_LOW_BITS, _BUCKET_MASK
         for byte in trace_id:
-            h = ((h ^ byte) * _FNV32_PRIME) & _BUCKET_MASK
+            h = ((h ^ byte) * prime) & mask
         return h < self.threshold
 
     def may_override(self, raw: bytes | None) -> bool:
