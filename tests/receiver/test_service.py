@@ -666,10 +666,10 @@ def test_a_late_root_goes_along_only_for_a_trace_whose_llm_call_this_receiver_fo
     assert drain(memory) == []
 
 
-def test_the_receiver_hands_the_request_bytes_to_the_selection(
+def _receiver_recording_inspections(
     memory: MemoryTransport, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A request without an LLM marker key reads no attribute (the selection's bytes test)."""
+) -> tuple[Receiver, list[object]]:
+    """A receiver with the extractor's selection at rate 1, and the list of its attribute reads."""
     from processor.extract import select as select_module
 
     inspected: list[object] = []
@@ -677,6 +677,14 @@ def test_the_receiver_hands_the_request_bytes_to_the_selection(
     monkeypatch.setattr(select_module, "inspect_attributes", lambda *a: inspected.append(a) or real(*a))
     config = ReceiverConfig(grpc=GrpcConfig(endpoint="127.0.0.1:0"))
     receiver = Receiver(config, TraceIdSampler(SamplingConfig(rate=1.0)), SlicesConfig(), memory, registry)
+    return receiver, inspected
+
+
+def test_the_receiver_hands_the_request_bytes_to_the_selection(
+    memory: MemoryTransport, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request without an LLM marker key reads no attribute (the selection's bytes test)."""
+    receiver, inspected = _receiver_recording_inspections(memory, registry, monkeypatch)
     receiver.export_traces(_spans_request(random_trace_id(), (os.urandom(8), b"", {"app.locale": "es-ES"})))
     assert inspected == [] and drain(memory) == []
     receiver.export_traces(
@@ -691,13 +699,7 @@ def test_spans_the_selection_cannot_forward_are_counted_but_not_decoded(
     memory: MemoryTransport, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The prefilter's key test leaves them out before decoding; traces and spans are still counted."""
-    from processor.extract import select as select_module
-
-    inspected: list[object] = []
-    real = select_module.inspect_attributes
-    monkeypatch.setattr(select_module, "inspect_attributes", lambda *a: inspected.append(a) or real(*a))
-    config = ReceiverConfig(grpc=GrpcConfig(endpoint="127.0.0.1:0"))
-    receiver = Receiver(config, TraceIdSampler(SamplingConfig(rate=1.0)), SlicesConfig(), memory, registry)
+    receiver, inspected = _receiver_recording_inspections(memory, registry, monkeypatch)
     quiet, chatty = random_trace_id(), random_trace_id()
     llm = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai"}
     receiver.export_traces(_spans_request(quiet, (os.urandom(8), b"", {"db.system": "postgresql"})))
