@@ -58,8 +58,8 @@ def groundedness_value(
     return value, f"word coverage {cov:.2f}; {found} of {len(numbers)} numbers found in the context"
 
 
-class ContextRelevanceScorer:
-    """`context_relevance`: is the retrieved context about the question?"""
+class _ContextScorer:
+    """What both context scorers share: their settings, and a case's retrieved documents, capped."""
 
     def __init__(
         self,
@@ -74,8 +74,15 @@ class ContextRelevanceScorer:
         self._stopwords = stopwords
         self._max_chars = max_text_chars
 
+    def _capped_documents(self, case: EvalCase) -> list[str]:
+        return _text.capped_all(_documents(case), self._max_chars)
+
+
+class ContextRelevanceScorer(_ContextScorer):
+    """`context_relevance`: is the retrieved context about the question?"""
+
     def __call__(self, case: EvalCase) -> Score:
-        documents = _text.capped_all(_documents(case), self._max_chars)
+        documents = self._capped_documents(case)
         if not documents:
             return Score.skipped(self.name, "no_context")
         question = _text.capped(case.input, self._max_chars)
@@ -85,24 +92,11 @@ class ContextRelevanceScorer:
         return Score.scored(self.name, value, threshold=self.threshold)
 
 
-class GroundednessScorer:
+class GroundednessScorer(_ContextScorer):
     """`groundedness`: does the retrieved context support the answer?"""
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        threshold: float | None,
-        stopwords: frozenset[str],
-        max_text_chars: int = _text.DEFAULT_MAX_TEXT_CHARS,
-    ) -> None:
-        self.name = name
-        self.threshold = threshold
-        self._stopwords = stopwords
-        self._max_chars = max_text_chars
-
     def __call__(self, case: EvalCase) -> Score:
-        documents = _text.capped_all(_documents(case), self._max_chars)
+        documents = self._capped_documents(case)
         if not documents:
             return Score.skipped(self.name, "no_context")
         answer = _text.capped(case.output, self._max_chars)
