@@ -17,7 +17,6 @@ import json
 import pathlib
 import re
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -27,7 +26,13 @@ import yaml
 
 from processor.demo.replay import FIXTURES, FLAVOURS, load_flavour, replay, with_fresh_ids
 from tests.conftest import REPO
-from tests.deploy.test_prometheus_e2e import free_port, http_get, prom_api, running, wait_for
+from tests.deploy.test_prometheus_e2e import (
+    evalstream_scraped_by_prometheus,
+    free_port,
+    http_get,
+    prom_api,
+    wait_for,
+)
 from tests.kafka_broker import kafka_section
 from tests.processes import serving_in_thread
 
@@ -152,7 +157,7 @@ def test_every_panel_query_returns_data_from_real_prometheus(
     prometheus_binary = shutil.which("prometheus")
     if prometheus_binary is None:
         pytest.fail("prometheus not found: run deploy/local/test-tools.sh (installs Debian's prometheus)")
-    grpc_port, metrics_port, prometheus_port = free_port(), free_port(), free_port()
+    grpc_port, metrics_port = free_port(), free_port()
     config = {
         "receiver": {"grpc": {"endpoint": f"127.0.0.1:{grpc_port}"}},
         "metrics": {"endpoint": f"127.0.0.1:{metrics_port}"},
@@ -169,54 +174,22 @@ def test_every_panel_query_returns_data_from_real_prometheus(
             ]
         },
     }
-    (tmp_path / "evalstream.yaml").write_text(yaml.safe_dump(config))
-    rules = yaml.safe_load(RULES.read_text(encoding="utf-8"))
-    for group in rules["groups"]:
-        group["interval"] = "1s"
     # The only series the pipeline cannot produce in a minute: ALERTS needs an alert pending or firing.
-    rules["groups"].append(
-        {
-            "name": "dashboard-probe",
-            "interval": "1s",
-            "rules": [{"alert": "DashboardProbe", "expr": "vector(1)", "labels": {"severity": "none"}}],
-        }
-    )
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules))
-    (tmp_path / "prometheus.yml").write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": ["rules.yaml"],
-                "scrape_configs": [
-                    {"job_name": "evalstream", "static_configs": [{"targets": [f"127.0.0.1:{metrics_port}"]}]}
-                ],
-            }
-        )
-    )
-    prometheus_url = f"http://127.0.0.1:{prometheus_port}"
-    evalstream_log, prometheus_log = tmp_path / "evalstream.log", tmp_path / "prometheus.log"
-    with (
-        running(
-            [sys.executable, "-m", "processor", "--config", str(tmp_path / "evalstream.yaml")], evalstream_log
-        ) as evalstream,
-        running(
-            [
-                prometheus_binary,
-                f"--config.file={tmp_path / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{prometheus_port}",
-            ],
-            prometheus_log,
-        ) as prometheus,
-    ):
-        processes = {"evalstream": (evalstream, evalstream_log), "prometheus": (prometheus, prometheus_log)}
+    probe = {
+        "name": "dashboard-probe",
+        "interval": "1s",
+        "rules": [{"alert": "DashboardProbe", "expr": "vector(1)", "labels": {"severity": "none"}}],
+    }
+    with evalstream_scraped_by_prometheus(
+        tmp_path, prometheus_binary, config, extra_rule_groups=[probe]
+    ) as scraped:
+        prometheus_url, processes = scraped.prometheus_url, scraped.processes
         wait_for(
             "evalstream to be ready",
             lambda: "ready" in http_get(f"http://127.0.0.1:{metrics_port}/readyz"),
             timeout=60,
             processes=processes,
         )
-        wait_for("prometheus", lambda: http_get(f"{prometheus_url}/-/ready"), timeout=60, processes=processes)
         send_captures(f"127.0.0.1:{grpc_port}")
         time.sleep(3)
         send_captures(f"127.0.0.1:{grpc_port}")  # counters grow between scrapes: rates are not all zero

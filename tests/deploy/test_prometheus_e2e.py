@@ -23,7 +23,8 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -113,6 +114,81 @@ def prom_api(base: str, path: str, **params: str) -> Any:
     body = json.loads(http_get(f"{base}/api/v1/{path}?{urllib.parse.urlencode(params)}"))
     assert body["status"] == "success", body
     return body["data"]
+
+
+@dataclass(frozen=True)
+class Scraped:
+    """evalstream and a real Prometheus scraping it, both up (`evalstream_scraped_by_prometheus`)."""
+
+    prometheus_url: str
+    processes: dict[str, Any]  # for wait_for
+    rules: int  # how many rules Prometheus was given
+
+
+@contextlib.contextmanager
+def evalstream_scraped_by_prometheus(
+    tmp_path: pathlib.Path,
+    prometheus_binary: str,
+    config: dict[str, Any],
+    *,
+    extra_rule_groups: Sequence[dict[str, Any]] = (),
+) -> Iterator[Scraped]:
+    """`python -m processor` with `config` (its `metrics.endpoint` a local port), and Prometheus scraping
+    that /metrics every second with the project's rules (and `extra_rule_groups`), every group evaluated
+    every second; yields once Prometheus is ready and the target is up."""
+    metrics = config["metrics"]["endpoint"]
+    (tmp_path / "evalstream.yaml").write_text(yaml.safe_dump(config))
+    rules = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    for group in rules["groups"]:
+        group["interval"] = "1s"
+    rules["groups"].extend(extra_rule_groups)
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules))
+    (tmp_path / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": ["rules.yaml"],
+                "scrape_configs": [{"job_name": "evalstream", "static_configs": [{"targets": [metrics]}]}],
+            }
+        )
+    )
+    prometheus_port = free_port()
+    prometheus_url = f"http://127.0.0.1:{prometheus_port}"
+    evalstream_log, prometheus_log = tmp_path / "evalstream.log", tmp_path / "prometheus.log"
+    with (
+        running(
+            [sys.executable, "-m", "processor", "--config", str(tmp_path / "evalstream.yaml")], evalstream_log
+        ) as evalstream,
+        running(
+            [
+                prometheus_binary,
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{prometheus_port}",
+            ],
+            prometheus_log,
+        ) as prometheus,
+    ):
+        processes = {"evalstream": (evalstream, evalstream_log), "prometheus": (prometheus, prometheus_log)}
+        wait_for(
+            "evalstream's /metrics",
+            lambda: http_get(f"http://{metrics}/metrics"),
+            timeout=60,
+            processes=processes,
+        )
+        wait_for(
+            "prometheus to be ready",
+            lambda: http_get(f"{prometheus_url}/-/ready"),
+            timeout=60,
+            processes=processes,
+        )
+        wait_for(
+            "the scrape target to be up",
+            lambda: any(t["health"] == "up" for t in prom_api(prometheus_url, "targets")["activeTargets"]),
+            timeout=30,
+            processes=processes,
+        )
+        yield Scraped(prometheus_url, processes, sum(len(group["rules"]) for group in rules["groups"]))
 
 
 # --- the fixtures, through the real SDK exporters ---------------------------------------------------
@@ -233,62 +309,15 @@ def prometheus_binary() -> str:
 def test_real_prometheus_scrapes_scores_and_evaluates_every_rule(
     tmp_path: pathlib.Path, otlp_fixtures: pathlib.Path, prometheus_binary: str
 ) -> None:
-    grpc_port, metrics_port, prometheus_port = free_port(), free_port(), free_port()
-    config = tmp_path / "evalstream.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "receiver": {"grpc": {"endpoint": f"127.0.0.1:{grpc_port}"}},
-                "metrics": {"endpoint": f"127.0.0.1:{metrics_port}"},
-                "sampling": {"rate": 1.0},
-                "worker": {"assembly_window_s": 1.0},
-            }
-        )
-    )
-    rules = yaml.safe_load(RULES.read_text(encoding="utf-8"))
-    for group in rules["groups"]:
-        group["interval"] = "1s"
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules))
-    (tmp_path / "prometheus.yml").write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": ["rules.yaml"],
-                "scrape_configs": [
-                    {"job_name": "evalstream", "static_configs": [{"targets": [f"127.0.0.1:{metrics_port}"]}]}
-                ],
-            }
-        )
-    )
-    prometheus_url = f"http://127.0.0.1:{prometheus_port}"
-    evalstream_log, prometheus_log = tmp_path / "evalstream.log", tmp_path / "prometheus.log"
-    with (
-        running([sys.executable, "-m", "processor", "--config", str(config)], evalstream_log) as evalstream,
-        running(
-            [
-                prometheus_binary,
-                f"--config.file={tmp_path / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{prometheus_port}",
-            ],
-            prometheus_log,
-        ) as prometheus,
-    ):
-        processes = {"evalstream": (evalstream, evalstream_log), "prometheus": (prometheus, prometheus_log)}
-        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-        wait_for("evalstream's /metrics", lambda: http_get(metrics_url), timeout=60, processes=processes)
-        wait_for(
-            "prometheus to be ready",
-            lambda: http_get(f"{prometheus_url}/-/ready"),
-            timeout=60,
-            processes=processes,
-        )
-        wait_for(
-            "the scrape target to be up",
-            lambda: any(t["health"] == "up" for t in prom_api(prometheus_url, "targets")["activeTargets"]),
-            timeout=30,
-            processes=processes,
-        )
+    grpc_port, metrics_port = free_port(), free_port()
+    config = {
+        "receiver": {"grpc": {"endpoint": f"127.0.0.1:{grpc_port}"}},
+        "metrics": {"endpoint": f"127.0.0.1:{metrics_port}"},
+        "sampling": {"rate": 1.0},
+        "worker": {"assembly_window_s": 1.0},
+    }
+    with evalstream_scraped_by_prometheus(tmp_path, prometheus_binary, config) as scraped:
+        prometheus_url, processes = scraped.prometheus_url, scraped.processes
 
         # Round 1: the score series appear, sliced.
         assert replay_fixtures(otlp_fixtures, f"127.0.0.1:{grpc_port}") > 0
@@ -343,7 +372,7 @@ def test_real_prometheus_scrapes_scores_and_evaluates_every_rule(
         evaluated = wait_for(
             "every rule to be evaluated", all_rules_evaluated, timeout=30, processes=processes
         )
-        assert len(evaluated) == sum(len(group["rules"]) for group in rules["groups"])
+        assert len(evaluated) == scraped.rules
         broken = {
             r.get("name"): r.get("lastError") for r in evaluated if r["health"] != "ok" or r.get("lastError")
         }
