@@ -103,11 +103,6 @@ def test_tokens_from_the_environment() -> None:
 
 
 @pytest.fixture
-def registry() -> CollectorRegistry:
-    return CollectorRegistry()
-
-
-@pytest.fixture
 def servers(registry: CollectorRegistry) -> Iterator[tuple[Receiver, HttpReceiver]]:
     config = ReceiverConfig(
         grpc=GrpcConfig(endpoint="127.0.0.1:0"),

@@ -88,16 +88,6 @@ def serving(config: ReceiverConfig, registry: CollectorRegistry) -> Iterator[tup
 
 
 @pytest.fixture
-def memory() -> MemoryTransport:
-    return MemoryTransport(max_records=1000)
-
-
-@pytest.fixture
-def registry() -> CollectorRegistry:
-    return CollectorRegistry()
-
-
-@pytest.fixture
 def server(memory: MemoryTransport, registry: CollectorRegistry) -> Iterator[HttpReceiver]:
     _, http_receiver = make_http(memory, registry, max_request_body_mib=1)
     http_receiver.start()

@@ -56,9 +56,14 @@ class FailingProducer:
 
 
 def make_receiver(
-    producer: Any, registry: CollectorRegistry | None = None, *, rate: float = 1.0, **grpc_options: Any
+    producer: Any,
+    registry: CollectorRegistry | None = None,
+    *,
+    rate: float = 1.0,
+    endpoint: str = "127.0.0.1:0",
+    **grpc_options: Any,
 ) -> Receiver:
-    config = ReceiverConfig(grpc=GrpcConfig(endpoint="127.0.0.1:0", **grpc_options), send_timeout_s=5.0)
+    config = ReceiverConfig(grpc=GrpcConfig(endpoint=endpoint, **grpc_options), send_timeout_s=5.0)
     return Receiver(
         config,
         TraceIdSampler(SamplingConfig(rate=rate)),
@@ -69,16 +74,6 @@ def make_receiver(
         select_logs=fakes.select_logs,
         health_interval_s=3600,  # tests call refresh_health() themselves
     )
-
-
-@pytest.fixture
-def memory() -> MemoryTransport:
-    return MemoryTransport(max_records=1000)
-
-
-@pytest.fixture
-def registry() -> CollectorRegistry:
-    return CollectorRegistry()
 
 
 @pytest.fixture
@@ -438,15 +433,7 @@ def test_start_stop_start_again_on_the_same_port(memory: MemoryTransport) -> Non
     finally:
         receiver.shutdown(timeout_s=2)
     # a new receiver configured with that explicit port can take it over
-    second = Receiver(
-        ReceiverConfig(grpc=GrpcConfig(endpoint=f"127.0.0.1:{port}")),
-        TraceIdSampler(SamplingConfig(rate=1.0)),
-        SlicesConfig(),
-        memory,
-        CollectorRegistry(),
-        select_traces=fakes.select_traces,
-        select_logs=fakes.select_logs,
-    )
+    second = make_receiver(memory, endpoint=f"127.0.0.1:{port}")
     second.start()
     try:
         assert second.port == port
@@ -460,15 +447,7 @@ def test_a_taken_port_fails_start_instead_of_sharing_it(memory: MemoryTransport)
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        receiver = Receiver(
-            ReceiverConfig(grpc=GrpcConfig(endpoint=f"127.0.0.1:{port}")),
-            TraceIdSampler(SamplingConfig(rate=1.0)),
-            SlicesConfig(),
-            memory,
-            CollectorRegistry(),
-            select_traces=fakes.select_traces,
-            select_logs=fakes.select_logs,
-        )
+        receiver = make_receiver(memory, endpoint=f"127.0.0.1:{port}")
         with pytest.raises(OSError, match=r"receiver\.grpc\.endpoint"):
             receiver.start()
         receiver.shutdown(timeout_s=1)
