@@ -6,6 +6,7 @@ bench from rotting. Needs a broker (marker kafka) and the Collector build (skips
 
 from __future__ import annotations
 
+import argparse
 import os
 import pathlib
 import re
@@ -51,6 +52,17 @@ def test_turns_cover_every_measured_request_once_in_order(count: int, parts: int
     assert max(map(len, turns)) - min(map(len, turns)) <= 1
 
 
+def test_a_variant_is_a_name_and_set_overrides() -> None:
+    assert vs_collector._variant("linger 1:kafka.linger_ms=1") == ("linger 1", ["kafka.linger_ms=1"])
+    assert vs_collector._variant("x:sampling.rate=1;kafka.linger_ms=5") == (
+        "x",
+        ["sampling.rate=1", "kafka.linger_ms=5"],
+    )
+    for bad in ["no-colon", ":kafka.linger_ms=1", "name:", "name:not-a-setting"]:
+        with pytest.raises(argparse.ArgumentTypeError, match="NAME:KEY=VALUE"):
+            vs_collector._variant(bad)
+
+
 @pytest.mark.kafka
 def test_tiny_run_keeps_the_same_traces_as_the_collector(kafka_bootstrap: str) -> None:
     if shutil.which("go") is None:
@@ -67,6 +79,8 @@ def test_tiny_run_keeps_the_same_traces_as_the_collector(kafka_bootstrap: str) -
             "2",
             "--compression",
             "zstd,lz4",  # a second receiver run with another codec: the same traces, other bytes
+            "--variant",
+            "linger 0:kafka.linger_ms=0",  # and one with a --set override
             "--bootstrap",
             kafka_bootstrap,
         ],
@@ -76,11 +90,13 @@ def test_tiny_run_keeps_the_same_traces_as_the_collector(kafka_bootstrap: str) -
         timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    row = re.compile(r"^\| (OTel Collector|evalstream receiver, \w+) \|.* \| (\d+) \|$", re.M)
+    row = re.compile(r"^\| (OTel Collector|evalstream receiver, [\w ,]+?) \|.* \| (\d+) \|$", re.M)
     rows = {m.group(1): int(m.group(2)) for m in row.finditer(done.stdout)}
-    peers = {"OTel Collector", "evalstream receiver, zstd", "evalstream receiver, lz4"}
+    variant = "evalstream receiver, zstd, linger 0"
+    peers = {"OTel Collector", "evalstream receiver, zstd", "evalstream receiver, lz4", variant}
     assert set(rows) == peers, done.stdout
-    assert rows["OTel Collector"] == rows["evalstream receiver, zstd"] == rows["evalstream receiver, lz4"] > 0
-    assert done.stdout.count("identical") == 2, done.stdout
+    assert len(set(rows.values())) == 1 and rows["OTel Collector"] > 0, rows
+    assert done.stdout.count("identical") == 3, done.stdout
     assert "Reproduce: .venv/bin/python bench/vs_collector.py --requests 8 --streams 2" in done.stdout
     assert "--compression zstd,lz4" in done.stdout
+    assert "--variant 'linger 0:kafka.linger_ms=0'" in done.stdout
