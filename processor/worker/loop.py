@@ -510,7 +510,7 @@ class Worker:
         scorer, or a case without content, which every scorer skips)."""
         if not self._expensive or not case.has_content:
             return None
-        return self.quota.choose(case.trace_id, self.metrics.tier_value(case))
+        return self.quota.choose(case.trace_id, self.metrics.tier_value(case), case.span_id)
 
     def _tier_skips(self, choice: Choice | None) -> dict[int, Score]:
         """The skipped scores of the expensive scorers a case is not chosen for, by scorer index."""

@@ -20,8 +20,10 @@ chosen per slice (each value of `worker.tiers.slice_label`):
    budget.
 
 The choice is a deterministic function of the trace id's hash and the slice's current rates, so a
-redelivered trace gets the same answer while the rates stand. The hash is BLAKE2b, independent of
-the sampler's FNV hash (the traces that reach a worker all have low FNV buckets).
+redelivered trace gets the same answer while the rates stand; a case chosen shortly before (a trace
+scored again after its results could not be published) gets its choice back and is not counted
+twice. The hash is BLAKE2b, independent of the sampler's FNV hash (the traces that reach a worker
+all have low FNV buckets).
 
 Everything here is per worker replica: each counts its own cases, tokens and hour. The worker
 calls it from its loop thread only (not thread-safe).
@@ -41,6 +43,7 @@ WINDOW_S = 3600.0
 BUCKET_S = 60.0
 MIN_HISTORY_S = 600.0  # a young worker scales its counts up to an hour from no less than this
 _TOKENS_SMOOTHING = 0.05  # weight of the newest case in the mean tokens a case costs
+REMEMBERED_CASES = 65_536  # cases whose choice a redelivery gets back without being counted again
 _PERSON = b"evalstream.tier"
 
 
@@ -119,9 +122,22 @@ class SliceQuota:
         self._refreshed_at: float | None = None
         self._surplus_rate = config.rate if budget_tokens_per_hour <= 0 else 0.0
         self._surplus_allotment = float(budget_tokens_per_hour)  # what the quotas leave of the budget
+        self._chosen: dict[tuple[str, str], Choice] = {}  # the last REMEMBERED_CASES, oldest first
 
-    def choose(self, trace_id: str, slice_value: str) -> Choice:
-        """Count the case in its slice and choose; call once per case."""
+    def choose(self, trace_id: str, slice_value: str, span_id: str = "") -> Choice:
+        """Count the case (its trace id and LLM span id) in its slice and choose. A case chosen before
+        gets the same choice back, uncounted."""
+        case = (trace_id, span_id)
+        again = self._chosen.get(case)
+        if again is not None:
+            return again
+        choice = self._choose(trace_id, slice_value)
+        self._chosen[case] = choice
+        if len(self._chosen) > REMEMBERED_CASES:
+            del self._chosen[next(iter(self._chosen))]
+        return choice
+
+    def _choose(self, trace_id: str, slice_value: str) -> Choice:
         now = self._clock()
         if self._started is None:
             self._started = now

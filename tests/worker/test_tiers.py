@@ -166,3 +166,29 @@ def test_hour_counter_slides_by_the_minute_and_forgets_old_slices() -> None:
     assert set(quota.rates()) == {"es-ES"}
     clock.now += 3601
     assert quota.rates() == {}
+
+
+def test_a_case_chosen_again_gets_its_choice_back_and_is_not_counted_twice() -> None:
+    """A trace scored again after its results could not be published: the same cases, once counted."""
+    clock = Clock()
+    quota = SliceQuota(TiersConfig(slice_label="locale", min_per_hour=1, rate=0.0), clock=clock)
+    first = quota.choose("a" * 32, "es-ES", "s1")
+    assert first is Choice.QUOTA  # the slice's first case: within its quota
+    assert quota.rates()["es-ES"] == pytest.approx(1 / 6)  # 1 case in 10 minutes: 6 an hour, quota 1
+    for _ in range(3):
+        assert quota.choose("a" * 32, "es-ES", "s1") is first
+    assert quota.rates()["es-ES"] == pytest.approx(1 / 6)
+    quota.choose("a" * 32, "es-ES", "s2")  # another LLM call of the same trace is another case
+    assert quota.rates()["es-ES"] == pytest.approx(1 / 12)
+
+
+def test_remembered_cases_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from processor.worker import tiers
+
+    monkeypatch.setattr(tiers, "REMEMBERED_CASES", 3)
+    quota = SliceQuota(TiersConfig(slice_label="locale", min_per_hour=100, rate=0.0), clock=Clock())
+    for n in range(5):
+        quota.choose(f"{n:032x}", "es-ES")
+    assert list(quota._chosen) == [(f"{n:032x}", "") for n in (2, 3, 4)]
+    quota.choose(f"{0:032x}", "es-ES")  # forgotten: counted again
+    assert quota.rates()["es-ES"] == pytest.approx(1.0) and quota._slices["es-ES"].cases.total(1000.0) == 6
