@@ -80,6 +80,10 @@ class _RepeatLimitedLog:
             self.logger.log(level, msg, *args)
 
 
+#: The error codes of a topic the broker does not know: a consumer's read error (TopicCheck reports
+#: those), an admin describe, a metadata answer.
+MISSING_TOPIC_ERRORS = frozenset({KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC})
+
 #: the logger of librdkafka's own lines, for every client of ours (served on the delivery thread, or
 #: the consumer's polling thread)
 LIBRDKAFKA_LOGGER = "processor.transport.librdkafka"
@@ -564,8 +568,6 @@ class KafkaProducerTransport:
 
 RevokeCallback = Callable[[list[tuple[str, int]]], None]
 
-#: Errors a consumer reads for a subscribed topic the broker does not know (TopicCheck reports those).
-_MISSING_TOPIC = frozenset({KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC})
 _START: OffsetSpec = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
 _END: OffsetSpec = OffsetSpec.latest()  # type: ignore[no-untyped-call]
 
@@ -758,7 +760,7 @@ class KafkaConsumerTransport:
             raise TransportUnavailable(f"the Kafka consumer failed: {self._last_error}")
         if error.code() == KafkaError._PARTITION_EOF:
             return
-        if error.code() not in _MISSING_TOPIC:
+        if error.code() not in MISSING_TOPIC_ERRORS:
             self._last_error = f"{error.name()}: {error.str()}"
         _LIBRDKAFKA_LOG.log(
             logging.WARNING, "kafka consumer: %s (%s)", error.str(), message.topic() or error.name()

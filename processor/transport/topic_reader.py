@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from processor.errors import TransportUnavailable
 from processor.transport.config import KafkaConfig
-from processor.transport.kafka import librdkafka_options
+from processor.transport.kafka import MISSING_TOPIC_ERRORS, librdkafka_options
 
 
 class TopicNotFound(LookupError):
@@ -47,10 +47,7 @@ def read_topic(config: KafkaConfig, topic: str, *, timeout_s: float, client_id: 
             metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
         except KafkaException as exc:
             raise TransportUnavailable(f"no broker reachable at {servers}: {exc.args[0].str()}") from None
-        if metadata is None or (
-            metadata.error is not None
-            and metadata.error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
-        ):
+        if metadata is None or (metadata.error is not None and metadata.error.code() in MISSING_TOPIC_ERRORS):
             raise TopicNotFound(f"topic {topic!r} does not exist on {servers}")
         if metadata.error is not None or not metadata.partitions:
             raise TransportUnavailable(f"no partition metadata for {topic!r}: {metadata.error}")

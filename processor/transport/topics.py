@@ -21,7 +21,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from processor.errors import TransportUnavailable
 from processor.transport import Record, Signal
 from processor.transport.config import KafkaConfig
-from processor.transport.kafka import LIBRDKAFKA_LOGGER, admin_client, topic_for
+from processor.transport.kafka import LIBRDKAFKA_LOGGER, MISSING_TOPIC_ERRORS, admin_client, topic_for
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,7 @@ def describe_topics(admin: Any, names: Sequence[str], *, timeout_s: float = 10.0
             counts[name] = len(future.result().partitions)
         except KafkaException as exc:
             error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-            if error is not None and error.code() in (
-                KafkaError.UNKNOWN_TOPIC_OR_PART,
-                KafkaError._UNKNOWN_TOPIC,
-            ):
+            if error is not None and error.code() in MISSING_TOPIC_ERRORS:
                 counts[name] = None
             elif error is None or error.code() in _NOT_CONNECTED:
                 raise
