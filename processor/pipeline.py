@@ -24,6 +24,7 @@ from processor.errors import ConfigError, EvalstreamError, TransportUnavailable
 from processor.health import Health, PartHealth
 from processor.metrics import MetricsServer, WorkerMetrics
 from processor.metrics.summary import FlowSummary, sampling_hint
+from processor.receiver import cpu
 from processor.receiver.http import HttpReceiver
 from processor.receiver.service import Receiver
 from processor.sampler.trace_id import TraceIdSampler
@@ -198,7 +199,13 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
             sampling_rate=config.sampling.rate if wants_receiver else None,
         )
 
+    affinity = None
+    placement = config.receiver.cpu_affinity
+    # auto leaves the `all` role be: the worker's scoring threads use every core
+    if wants_receiver and placement != cpu.NONE and (role == "receiver" or placement != cpu.AUTO):
+        affinity = cpu.CpuAffinity(placement)
     start_order: list[tuple[str, Part | None]] = [
+        ("cpu-affinity", affinity),  # first: the threads the other parts start inherit its placement
         ("metrics", pipeline.metrics_server),
         ("flow-summary", summary),  # stops late: its final line counts the drain
         ("kafka-topics", _CreateTopics(kafka) if not kafka.embedded and kafka.create_topics else None),

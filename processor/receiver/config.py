@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from processor.endpoint import split_host_port
+from processor.receiver import cpu
 from processor.tls import TLSConfig
 
 
@@ -102,9 +103,11 @@ class ReceiverConfig:
     # spans or log records (with their scopes and resources) a request may hold: decoding costs
     # ~170 bytes per entry however small it is on the wire, so this bounds a request's memory
     max_entries_per_request: int = 100_000
+    # the process's threads on one CPU while one is enough (receiver role); none; or a CPU list
+    cpu_affinity: str = cpu.AUTO
 
     def validate(self, path: str) -> list[str]:
-        problems: list[str] = []
+        problems = cpu.validate(self.cpu_affinity, f"{path}.cpu_affinity")
         if self.send_timeout_s <= 0:
             problems.append(f"{path}.send_timeout_s: must be positive, got {self.send_timeout_s}")
         if self.max_entries_per_request < 1000:

@@ -1,0 +1,258 @@
+"""Keep the receiver's threads on one CPU while one CPU is enough (`receiver.cpu_affinity`).
+
+A request passes between threads that take turns on the GIL (gRPC's poller and handler threads,
+the Kafka delivery thread) and beside gRPC's and librdkafka's I/O threads. Spread over cores, each
+hand-over wakes a thread on another CPU (on a VM, an interrupt between virtual CPUs) and the data
+follows it from cache to cache. Kept on one CPU, the bench's requests cost ~20 % less CPU
+(`bench/vs_collector.py`), and no throughput is lost while the receiver needs under one CPU: the GIL
+runs one thread's Python at a time anyway.
+
+`auto`, the default, in the `receiver` role (the `all` role is left alone: the worker's scoring
+threads use several cores):
+- at start every thread goes to the allowed CPU least busy over a short sample; threads started
+  later inherit it from the thread that starts them;
+- every few seconds (/proc/stat for each CPU, the process's own CPU time):
+  - the process used nearly a whole CPU: it spreads over every allowed CPU, so a busy receiver's
+    I/O threads get a core of their own and the CPU it can use is not capped at one;
+  - spread, and using well under a CPU again: back onto the least busy one;
+  - on one CPU that other processes keep busy: onto a CPU clearly less busy.
+`none`: the kernel places the threads (no affinity set). A CPU list (`"1"`, `"0,2-3"`: taskset's
+syntax): every thread there, always.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+AUTO, NONE = "auto", "none"
+CHECK_INTERVAL_S = 5.0
+SATURATED = 0.85  # of one CPU, used by the process: spread out
+RELAXED = 0.5  # of one CPU: below it, a spread process goes back onto one CPU
+CROWDED = 0.9  # of the kept CPU, busy with every process's work
+MOVE_MARGIN = 0.3  # a CPU this much less busy is worth moving to
+
+CpuTimes = Mapping[int, tuple[int, int]]  # CPU -> (busy, total) clock ticks since boot
+
+
+def supported() -> bool:
+    return hasattr(os, "sched_setaffinity")
+
+
+def parse_cpu_list(text: str) -> frozenset[int]:
+    """CPUs from taskset's list syntax ("0", "0,2-3"); ValueError names what is wrong."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise ValueError(f"{part.strip()!r} is not a CPU number or range (e.g. 0 or 2-3)")
+        low, high = int(first), int(last) if dash else int(first)
+        if high < low:
+            raise ValueError(f"{part.strip()!r}: the range ends before it starts")
+        cpus.update(range(low, high + 1))
+    return frozenset(cpus)
+
+
+def format_cpus(cpus: Iterable[int]) -> str:
+    return ",".join(map(str, sorted(cpus)))
+
+
+def validate(value: str, path: str) -> list[str]:
+    """Problems with a `cpu_affinity` value: auto, none, or CPUs this process may run on."""
+    if value in (AUTO, NONE):
+        return []
+    try:
+        cpus = parse_cpu_list(value)
+    except ValueError as exc:
+        return [f"{path}: must be auto, none or a CPU list such as 0 or 0,2-3: {exc}"]
+    if not supported():
+        return [f"{path}: this platform cannot pin threads to CPUs; use auto or none"]
+    allowed = os.sched_getaffinity(0)
+    if not cpus <= allowed:
+        return [
+            f"{path}: CPU {format_cpus(cpus - allowed)} is not one this process may run on "
+            f"(allowed: {format_cpus(allowed)})"
+        ]
+    return []
+
+
+def read_cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]]:
+    """Each CPU's (busy, total) ticks: busy is everything but idle and iowait."""
+    times: dict[int, tuple[int, int]] = {}
+    with open(path, encoding="ascii") as file:
+        for line in file:
+            name, *fields = line.split()
+            if not name.startswith("cpu") or name == "cpu":
+                continue
+            ticks = [int(field) for field in fields[:8]]  # user nice system idle iowait irq softirq steal
+            total = sum(ticks)
+            times[int(name[3:])] = (total - ticks[3] - ticks[4], total)
+    return times
+
+
+def busy_shares(before: CpuTimes, after: CpuTimes) -> dict[int, float]:
+    """Each CPU's busy share (0-1) between two readings."""
+    shares: dict[int, float] = {}
+    for cpu, (busy, total) in after.items():
+        if cpu in before:
+            elapsed = total - before[cpu][1]
+            shares[cpu] = (busy - before[cpu][0]) / elapsed if elapsed > 0 else 0.0
+    return shares
+
+
+def least_busy(allowed: Iterable[int], busy: Mapping[int, float]) -> int:
+    return min(sorted(allowed), key=lambda cpu: busy.get(cpu, 0.0))
+
+
+def next_placement(
+    kept: int | None, allowed: frozenset[int], busy: Mapping[int, float], own: float
+) -> int | None:
+    """Where the threads go next: one CPU, or None for every allowed CPU (the rules in the module
+    doc). `kept` is the CPU they are on (None: spread); `own` is the process's CPU use over the
+    same interval, in CPUs."""
+    if kept is None:
+        return least_busy(allowed, busy) if own < RELAXED else None
+    if own >= SATURATED:
+        return None
+    here = busy.get(kept, 0.0)
+    if here >= CROWDED:
+        best = least_busy(allowed, busy)
+        if busy.get(best, 0.0) <= here - MOVE_MARGIN:
+            return best
+    return kept
+
+
+def set_threads_affinity(cpus: frozenset[int]) -> None:
+    """Every thread of this process onto `cpus` (os.sched_setaffinity(0) moves only the caller)."""
+    try:
+        tids = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        tids = [0]
+    for tid in tids:
+        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+            os.sched_setaffinity(tid, cpus)
+
+
+@dataclass
+class _Interval:
+    cpu_times: CpuTimes
+    process_s: float
+    wall_s: float
+
+
+class CpuAffinity:
+    """The receiver process's CPU placement: a part the pipeline starts first (so the threads other
+    parts start inherit it) and stops last (its threads get back every CPU they had).
+
+    Args:
+        value: `receiver.cpu_affinity` (validated): auto, none, or a CPU list.
+        interval_s: how often `auto` looks again.
+        read_times: /proc/stat's reader (tests give their own readings).
+    """
+
+    def __init__(
+        self,
+        value: str,
+        *,
+        interval_s: float = CHECK_INTERVAL_S,
+        read_times: Callable[[], CpuTimes] = read_cpu_times,
+    ) -> None:
+        self.value = value
+        self._interval_s = interval_s
+        self._read_times = read_times
+        self._allowed = frozenset(os.sched_getaffinity(0)) if supported() else frozenset()
+        self.kept: int | None = None  # auto: the CPU the threads are on; None while spread
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._applied = False
+
+    @property
+    def active(self) -> bool:
+        """Whether this sets any affinity here (not `none`, a platform that can, more than one CPU)."""
+        if self.value == NONE or not supported():
+            return False
+        return self.value != AUTO or len(self._allowed) > 1
+
+    def start(self) -> None:
+        if not self.active:
+            if self.value == AUTO and not supported():
+                log.info("receiver.cpu_affinity auto: this platform cannot pin threads; left to the OS")
+            return
+        if self.value != AUTO:
+            cpus = parse_cpu_list(self.value)
+            set_threads_affinity(cpus)
+            self._applied = True
+            log.info("receiver threads on CPU %s (receiver.cpu_affinity)", format_cpus(cpus))
+            return
+        try:
+            before = self._read_times()
+            time.sleep(0.1)
+            busy = busy_shares(before, self._read_times())
+        except OSError as exc:  # no /proc/stat to follow the load by: leave placement to the kernel
+            log.warning("receiver.cpu_affinity auto: cannot read CPU load (%s); left to the OS", exc)
+            return
+        self.kept = least_busy(self._allowed, busy)
+        set_threads_affinity(frozenset({self.kept}))
+        self._applied = True
+        log.info(
+            "receiver threads kept on CPU %d, the least busy of %s (receiver.cpu_affinity auto: "
+            "spread over all when the receiver needs more than one)",
+            self.kept,
+            format_cpus(self._allowed),
+        )
+        self._thread = threading.Thread(target=self._follow, name="evalstream-cpu-affinity", daemon=True)
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self._interval_s + 1)
+        if self._applied:
+            set_threads_affinity(self._allowed)
+            self._applied = False
+
+    def _sample(self) -> _Interval:
+        return _Interval(self._read_times(), time.process_time(), time.monotonic())
+
+    def _follow(self) -> None:
+        last = self._sample()
+        while not self._stop.wait(self._interval_s):
+            try:
+                now = self._sample()
+                elapsed = now.wall_s - last.wall_s
+                own = (now.process_s - last.process_s) / elapsed if elapsed > 0 else 0.0
+                busy = busy_shares(last.cpu_times, now.cpu_times)
+                last = now
+                self._place(next_placement(self.kept, self._allowed, busy, own), busy, own)
+            except OSError as exc:  # /proc unreadable, or the allowed CPUs changed under us
+                log.warning("receiver.cpu_affinity: cannot follow the CPU load: %s", exc)
+
+    def _place(self, kept: int | None, busy: Mapping[int, float], own: float) -> None:
+        if kept != self.kept:
+            if kept is None:
+                log.info(
+                    "receiver used %.0f %% of CPU %s: threads spread over CPUs %s",
+                    own * 100,
+                    self.kept,
+                    format_cpus(self._allowed),
+                )
+            elif self.kept is None:
+                log.info("receiver used %.0f %% of a CPU: threads kept on CPU %d again", own * 100, kept)
+            else:
+                log.info(
+                    "CPU %d was %.0f %% busy with other work: receiver threads moved to CPU %d (%.0f %%)",
+                    self.kept,
+                    busy.get(self.kept, 0.0) * 100,
+                    kept,
+                    busy.get(kept, 0.0) * 100,
+                )
+            self.kept = kept
+        # every time: threads started since the last look may have been started elsewhere
+        set_threads_affinity(self._allowed if kept is None else frozenset({kept}))
