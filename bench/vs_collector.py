@@ -6,7 +6,8 @@ Starts a Kafka broker of its own (deploy/local/kafka.sh; `--bootstrap HOST:PORT`
 the Collector the project builds (deploy/collector/build-otelcol.sh: otlp receiver ->
 probabilistic_sampler in hash_seed mode -> kafka exporter, partition_traces_by_id, murmur2, acks=all,
 gzip, no sending queue, so like ours it answers only after the broker's ack) and our receiver
-(`python -m processor receiver`, Kafka transport, acks=all, zstd: its default). Both get the same
+(`python -m processor receiver`: its defaults, lz4, linger 2 ms, threads kept on one CPU while one
+is enough, `receiver.cpu_affinity`). Both get the same
 pre-serialised requests (bench/otlp_load.py: 500 spans = 25 traces x 20 spans each) from a raw-bytes
 gRPC client with `--streams` concurrent streams, sampling 5 %. Per server: CPU (utime + stime of the
 process, all threads, from /proc/<pid>/stat) over the measured requests only, peak RSS (VmHWM), records
@@ -17,7 +18,8 @@ the same traces as the 5 % receiver, and a subset of each higher rate's; `--coll
 with a Collector that forwards every trace), `--compression gzip,lz4,zstd,none` sets our receiver's
 `kafka.compression` (the first codec; each further one adds a run of the 5 % receiver with it), and
 `--llm-every 10` makes only one trace in ten call the LLM (our receiver then forwards only the traces
-with an LLM call unless `--label-spans all`: it is compared with those of the Collector's). The parse
+with an LLM call unless `--label-spans all`: it is compared with those of the Collector's), and
+`--collector-cpus 0` runs the Collector on those CPUs only (GOMAXPROCS follows). The parse
 floor is measured in this process on the same bytes: `ExportTraceServiceRequest.FromString` plus each
 span's trace id. All servers run at once and take the measured requests in turns (`--slices`, 10 by
 default: each peer its tenth, then the next tenth, the order rotating), with the floor measured after
@@ -55,6 +57,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from otlp_load import SPANS_PER_REQUEST, RequestLoad
 
 from processor.endpoint import parse_host_port
+from processor.receiver.cpu import parse_cpu_list
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
@@ -216,14 +219,25 @@ def collector_config(endpoint: str, bootstrap: str, topic: str, rate: float = RA
 
 
 def start_collector(
-    workdir: pathlib.Path, binary: str, bootstrap: str, topic: str, rate: float = RATE
+    workdir: pathlib.Path,
+    binary: str,
+    bootstrap: str,
+    topic: str,
+    rate: float = RATE,
+    *,
+    cpus: str | None = None,
 ) -> Server:
     endpoint = f"127.0.0.1:{free_port()}"
     config = workdir / "otelcol.yaml"
     config.write_text(yaml.safe_dump(collector_config(endpoint, bootstrap, topic, rate)))
     log_path = workdir / "otelcol.log"
+    allowed = parse_cpu_list(cpus) if cpus else None
     process = subprocess.Popen(
-        [binary, "--config", str(config)], stdout=log_path.open("wb"), stderr=subprocess.STDOUT
+        [binary, "--config", str(config)],
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+        # Go sizes GOMAXPROCS from the CPUs it may use, so the Collector runs as it would on them
+        preexec_fn=(lambda: os.sched_setaffinity(0, allowed)) if allowed else None,
     )
     return Server("OTel Collector", endpoint, topic, process, log_path, lambda: _grpc_ready(endpoint))
 
@@ -297,6 +311,13 @@ def _grpc_ready(endpoint: str) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex(parse_host_port(endpoint)) == 0
+
+
+def allowed_cpus(pid: int) -> str:
+    """The CPUs a process may run on, as the kernel lists them (Cpus_allowed_list)."""
+    status = pathlib.Path(f"/proc/{pid}/status").read_text()
+    lines = status.splitlines()
+    return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Cpus_allowed_list"))
 
 
 def wait_ready(server: Server, timeout_s: float = 120.0) -> None:
@@ -416,6 +437,14 @@ def parse_floor(load: RequestLoad, first: int, count: int) -> Measured:
     )
 
 
+def _cpu_list(text: str) -> str:
+    try:
+        parse_cpu_list(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _variant(text: str) -> tuple[str, list[str]]:
     name, _, settings = text.partition(":")
     overrides = [setting for setting in settings.split(";") if setting]
@@ -447,6 +476,8 @@ def command_line(args: argparse.Namespace) -> str:
         flags.append(f"--collector-rate {args.collector_rate:g}")
     if args.compression:
         flags.append("--compression " + ",".join(args.compression))
+    if args.collector_cpus:
+        flags.append(f"--collector-cpus {args.collector_cpus}")
     for name, overrides in args.variant:
         flags.append("--variant " + shlex.quote(f"{name}:{';'.join(overrides)}"))
     return ".venv/bin/python bench/vs_collector.py " + " ".join(flags)
@@ -457,7 +488,8 @@ def print_table(rows: list[Measured], collector: Measured, floor: Measured, args
         f"\n{args.requests} requests x {SPANS_PER_REQUEST} spans (25 traces x 20), {args.streams} streams, "
         f"the Collector sampling {args.collector_rate:.0%} (hash_seed 0), "
         f"{f'LLM call in 1 trace of {args.llm_every}' if args.llm_every else 'no LLM call'}, acks=all, "
-        f"our receiver {', '.join(args.compression) if args.compression else 'zstd'} (the Collector gzip), "
+        f"our receiver {', '.join(args.compression) if args.compression else 'lz4'} (the Collector gzip"
+        f"{f', on CPU {args.collector_cpus}' if args.collector_cpus else ''}), "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
     )
     print(
@@ -519,6 +551,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--bootstrap", help="use this running broker instead of starting one")
     parser.add_argument("--otelcol", help="Collector binary (default: deploy/collector/build-otelcol.sh)")
+    parser.add_argument(
+        "--collector-cpus",
+        type=_cpu_list,
+        help="run the Collector on these CPUs only, taskset's syntax (e.g. 0): like our receiver's one CPU",
+    )
     args = parser.parse_args(argv)
     binary = (
         args.otelcol
@@ -540,7 +577,12 @@ def main(argv: list[str] | None = None) -> int:
         for round_index in range(args.rounds):
             first = round_index * (args.requests + args.warmup)  # fresh trace ids every round
             peers: list[tuple[str, Callable[[str], Server]]] = [
-                ("collector", lambda t: start_collector(workdir, binary, bootstrap, t, args.collector_rate)),
+                (
+                    "collector",
+                    lambda t: start_collector(
+                        workdir, binary, bootstrap, t, args.collector_rate, cpus=args.collector_cpus
+                    ),
+                ),
             ]
             peer_rates = {"receiver_off": RATE, **{f"receiver_{rate:g}": rate for rate in args.rates}}
             for rate in args.rates:
@@ -598,6 +640,8 @@ def main(argv: list[str] | None = None) -> int:
                     servers[key] = start(topics[key])
                 for key, _ in order:
                     warm_up(servers[key], load, args, first)
+                if args.collector_cpus and round_index == 0:
+                    print(f"Collector threads on CPU {allowed_cpus(servers['collector'].process.pid)}")
                 # every peer takes its slice in turn, then the next slice: the machine's drift (other
                 # tenants, CPU frequency) falls on every peer alike, and on the floor measured between
                 sizes = [len(part) for part in _split(range(args.requests), args.slices)]

@@ -18,6 +18,7 @@ import pytest
 import vs_collector
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+CPU = min(os.sched_getaffinity(0))
 
 
 def test_cpu_and_rss_come_from_proc() -> None:
@@ -63,6 +64,14 @@ def test_a_variant_is_a_name_and_set_overrides() -> None:
             vs_collector._variant(bad)
 
 
+def test_collector_cpus_are_checked_like_the_receivers_cpu_affinity() -> None:
+    assert vs_collector._cpu_list("0,2-3") == "0,2-3"
+    with pytest.raises(argparse.ArgumentTypeError, match="not a CPU number"):
+        vs_collector._cpu_list("first")
+    listed = vs_collector.allowed_cpus(os.getpid())
+    assert vs_collector.parse_cpu_list(listed) == os.sched_getaffinity(0)
+
+
 @pytest.mark.kafka
 def test_tiny_run_keeps_the_same_traces_as_the_collector(kafka_bootstrap: str) -> None:
     if shutil.which("go") is None:
@@ -81,6 +90,8 @@ def test_tiny_run_keeps_the_same_traces_as_the_collector(kafka_bootstrap: str) -
             "zstd,lz4",  # a second receiver run with another codec: the same traces, other bytes
             "--variant",
             "linger 0:kafka.linger_ms=0",  # and one with a --set override
+            "--collector-cpus",
+            str(CPU),  # the Collector on one CPU, as our receiver keeps itself
             "--bootstrap",
             kafka_bootstrap,
         ],
@@ -100,3 +111,5 @@ def test_tiny_run_keeps_the_same_traces_as_the_collector(kafka_bootstrap: str) -
     assert "Reproduce: .venv/bin/python bench/vs_collector.py --requests 8 --streams 2" in done.stdout
     assert "--compression zstd,lz4" in done.stdout
     assert "--variant 'linger 0:kafka.linger_ms=0'" in done.stdout
+    assert f"--collector-cpus {CPU}" in done.stdout
+    assert f"Collector threads on CPU {CPU}\n" in done.stdout  # read back from /proc
