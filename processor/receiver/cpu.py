@@ -15,7 +15,7 @@ threads use several cores):
   - the process used nearly a whole CPU: it spreads over every allowed CPU, so a busy receiver's
     I/O threads get a core of their own and the CPU it can use is not capped at one;
   - spread, and using well under a CPU again: back onto the least busy one;
-  - on one CPU that other processes keep busy: onto a CPU clearly less busy.
+  - on one CPU that other processes keep busy: onto a CPU clearly less busy, counting its own load.
 `none`: the kernel places the threads (no affinity set). A CPU list (`"1"`, `"0,2-3"`: taskset's
 syntax): every thread there, always.
 """
@@ -37,7 +37,7 @@ CHECK_INTERVAL_S = 5.0
 SATURATED = 0.85  # of one CPU, used by the process: spread out
 RELAXED = 0.5  # of one CPU: below it, a spread process goes back onto one CPU
 CROWDED = 0.9  # of the kept CPU, busy with every process's work
-MOVE_MARGIN = 0.3  # a CPU this much less busy is worth moving to
+MOVE_MARGIN = 0.3  # a CPU this much less busy (with the process's load on it) is worth moving to
 
 CpuTimes = Mapping[int, tuple[int, int]]  # CPU -> (busy, total) clock ticks since boot
 
@@ -124,7 +124,8 @@ def next_placement(
     here = busy.get(kept, 0.0)
     if here >= CROWDED:
         best = least_busy(allowed, busy)
-        if busy.get(best, 0.0) <= here - MOVE_MARGIN:
+        # worth it only if that CPU, with this process's own load moved onto it, is clearly less busy
+        if busy.get(best, 0.0) + own <= here - MOVE_MARGIN:
             return best
     return kept
 

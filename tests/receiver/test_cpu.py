@@ -89,6 +89,7 @@ ALL = frozenset({0, 1, 2})
         (1, {0: 0.1, 1: 0.95, 2: 0.5}, 0.9, None),  # the receiver needs more than one: spreads
         (1, {0: 0.1, 1: 0.95, 2: 0.5}, 0.4, 0),  # others crowd its CPU: to the least busy
         (1, {0: 0.7, 1: 0.95, 2: 0.8}, 0.4, 1),  # crowded, but nowhere clearly better: stays
+        (1, {0: 0.1, 1: 0.95, 2: 0.5}, 0.8, 1),  # crowded mostly by itself: it would crowd CPU 0 as much
         (1, {0: 0.1, 1: 0.85, 2: 0.1}, 0.4, 1),  # busy, not crowded: stays (moving costs caches)
         (None, {0: 0.6, 1: 0.2, 2: 0.4}, 0.3, 1),  # spread, using little again: back on the least busy
         (None, {0: 0.6, 1: 0.2, 2: 0.4}, 0.7, None),  # spread and still busy: stays spread
