@@ -156,6 +156,7 @@ class CpuAffinity:
         value: `receiver.cpu_affinity` (validated): auto, none, or a CPU list.
         interval_s: how often `auto` looks again.
         read_times: /proc/stat's reader (tests give their own readings).
+        allowed: the CPUs to choose from (default: those this process may run on).
     """
 
     def __init__(
@@ -164,11 +165,14 @@ class CpuAffinity:
         *,
         interval_s: float = CHECK_INTERVAL_S,
         read_times: Callable[[], CpuTimes] = read_cpu_times,
+        allowed: frozenset[int] | None = None,
     ) -> None:
         self.value = value
         self._interval_s = interval_s
         self._read_times = read_times
-        self._allowed = frozenset(os.sched_getaffinity(0)) if supported() else frozenset()
+        if allowed is None:
+            allowed = frozenset(os.sched_getaffinity(0)) if supported() else frozenset()
+        self._allowed = allowed
         self.kept: int | None = None  # auto: the CPU the threads are on; None while spread
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -195,13 +199,14 @@ class CpuAffinity:
         try:
             before = self._read_times()
             time.sleep(0.1)
-            busy = busy_shares(before, self._read_times())
-        except OSError as exc:  # no /proc/stat to follow the load by: leave placement to the kernel
-            log.warning("receiver.cpu_affinity auto: cannot read CPU load (%s); left to the OS", exc)
+            kept = least_busy(self._allowed, busy_shares(before, self._read_times()))
+            self._applied = True
+            set_threads_affinity(frozenset({kept}))
+        except OSError as exc:  # no /proc/stat, or not allowed to place threads: a speed-up, not a need
+            log.warning("receiver.cpu_affinity auto: %s; thread placement left to the OS", exc)
+            self.shutdown()
             return
-        self.kept = least_busy(self._allowed, busy)
-        set_threads_affinity(frozenset({self.kept}))
-        self._applied = True
+        self.kept = kept
         log.info(
             "receiver threads kept on CPU %d, the least busy of %s (receiver.cpu_affinity auto: "
             "spread over all when the receiver needs more than one)",
@@ -213,11 +218,12 @@ class CpuAffinity:
 
     def shutdown(self) -> None:
         self._stop.set()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(self._interval_s + 1)
         if self._applied:
-            set_threads_affinity(self._allowed)
             self._applied = False
+            with contextlib.suppress(OSError):  # nothing to give back if placing was refused
+                set_threads_affinity(self._allowed)
 
     def _sample(self) -> _Interval:
         return _Interval(self._read_times(), time.process_time(), time.monotonic())
@@ -233,7 +239,8 @@ class CpuAffinity:
                 last = now
                 self._place(next_placement(self.kept, self._allowed, busy, own), busy, own)
             except OSError as exc:  # /proc unreadable, or the allowed CPUs changed under us
-                log.warning("receiver.cpu_affinity: cannot follow the CPU load: %s", exc)
+                log.warning("receiver.cpu_affinity auto: %s; placement no longer followed", exc)
+                return
 
     def _place(self, kept: int | None, busy: Mapping[int, float], own: float) -> None:
         if kept != self.kept:

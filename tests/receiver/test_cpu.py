@@ -193,6 +193,37 @@ def test_an_explicit_list_places_every_thread_and_none_touches_nothing() -> None
     untouched.shutdown()
 
 
+@pytest.mark.usefixtures("restored_affinity")
+def test_auto_is_a_speed_up_not_a_need(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No /proc/stat, or a runtime that refuses sched_setaffinity: auto logs and leaves placement to the
+    OS, and the receiver starts; a CPU list the operator asked for fails loudly instead."""
+
+    def no_stat() -> dict[int, tuple[int, int]]:
+        raise FileNotFoundError(2, "No such file or directory", "/proc/stat")
+
+    keeper = cpu.CpuAffinity("auto", read_times=no_stat, allowed=frozenset({0, 1}))
+    with caplog.at_level("WARNING"):
+        keeper.start()
+    assert keeper.kept is None and "/proc/stat" in caplog.text and "left to the OS" in caplog.text
+    keeper.shutdown()
+
+    def refused(_tid: int, _cpus: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setaffinity", refused)
+    caplog.clear()
+    readings = {0: (0, 100), 1: (50, 100)}
+    keeper = cpu.CpuAffinity("auto", read_times=lambda: readings, allowed=frozenset({0, 1}))
+    with caplog.at_level("WARNING"):
+        keeper.start()
+    assert keeper.kept is None and "Operation not permitted" in caplog.text
+    keeper.shutdown()
+    with pytest.raises(PermissionError):
+        cpu.CpuAffinity("0").start()
+
+
 # a real receiver process
 def receiver_config(kafka_bootstrap: str, topic_prefix: str) -> dict[str, object]:
     return {"kafka": {**kafka_section(kafka_bootstrap, topic_prefix), "create_topics": True}}
