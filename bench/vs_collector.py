@@ -640,8 +640,10 @@ def main(argv: list[str] | None = None) -> int:
                     servers[key] = start(topics[key])
                 for key, _ in order:
                     warm_up(servers[key], load, args, first)
-                if args.collector_cpus and round_index == 0:
-                    print(f"Collector threads on CPU {allowed_cpus(servers['collector'].process.pid)}")
+                if round_index == 0:  # where each peer runs (our receiver places itself at start)
+                    for key, _ in order:
+                        server = servers[key]
+                        print(f"{server.name}: threads on CPU {allowed_cpus(server.process.pid)}")
                 # every peer takes its slice in turn, then the next slice: the machine's drift (other
                 # tenants, CPU frequency) falls on every peer alike, and on the floor measured between
                 sizes = [len(part) for part in _split(range(args.requests), args.slices)]

@@ -112,4 +112,9 @@ def test_tiny_run_keeps_the_same_traces_as_the_collector(kafka_bootstrap: str) -
     assert "--compression zstd,lz4" in done.stdout
     assert "--variant 'linger 0:kafka.linger_ms=0'" in done.stdout
     assert f"--collector-cpus {CPU}" in done.stdout
-    assert f"Collector threads on CPU {CPU}\n" in done.stdout  # read back from /proc
+    assert f"OTel Collector: threads on CPU {CPU}\n" in done.stdout  # read back from /proc
+    # our receivers place themselves on one CPU (receiver.cpu_affinity auto) where there are two
+    placed = re.findall(r"^evalstream receiver[\w ,]*: threads on CPU (\S+)$", done.stdout, re.M)
+    assert len(placed) == 3 and all(vs_collector.parse_cpu_list(cpus) for cpus in placed), done.stdout
+    if len(os.sched_getaffinity(0)) > 1:
+        assert all(len(vs_collector.parse_cpu_list(cpus)) == 1 for cpus in placed), placed
