@@ -39,6 +39,7 @@ RELAXED = 0.5  # of one CPU: below it, a spread process goes back onto one CPU
 CROWDED = 0.9  # of the kept CPU, busy with every process's work
 MOVE_MARGIN = 0.3  # a CPU this much less busy (with the process's load on it) is worth moving to
 
+_MAX_CPUS = 8192  # the kernel's largest NR_CPUS; also bounds what a typo like 0-99999999 expands to
 CpuTimes = Mapping[int, tuple[int, int]]  # CPU -> (busy, total) clock ticks since boot
 
 
@@ -56,6 +57,8 @@ def parse_cpu_list(text: str) -> frozenset[int]:
         low, high = int(first), int(last) if dash else int(first)
         if high < low:
             raise ValueError(f"{part.strip()!r}: the range ends before it starts")
+        if high >= _MAX_CPUS:
+            raise ValueError(f"{part.strip()!r}: Linux numbers CPUs below {_MAX_CPUS}")
         cpus.update(range(low, high + 1))
     return frozenset(cpus)
 

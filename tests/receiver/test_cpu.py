@@ -45,7 +45,14 @@ def test_cpu_lists_read_as_taskset_writes_them(text: str, cpus: set[int]) -> Non
 
 @pytest.mark.parametrize(
     ("text", "says"),
-    [("a", "'a' is not a CPU"), ("3-1", "ends before it starts"), ("1-", "'1-'"), ("", "''"), ("-1", "'-1'")],
+    [
+        ("a", "'a' is not a CPU"),
+        ("3-1", "ends before it starts"),
+        ("1-", "'1-'"),
+        ("", "''"),
+        ("-1", "'-1'"),
+        ("0-99999999", "below 8192"),
+    ],
 )
 def test_bad_cpu_lists_are_named(text: str, says: str) -> None:
     with pytest.raises(ValueError, match=says):
