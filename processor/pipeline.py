@@ -200,10 +200,11 @@ def build(config: Config, *, role: str = "all", registry: CollectorRegistry | No
         )
 
     affinity = None
-    placement = config.receiver.cpu_affinity
-    # auto leaves the `all` role be: the worker's scoring threads use every core
-    if wants_receiver and placement != cpu.NONE and (role == "receiver" or placement != cpu.AUTO):
-        affinity = cpu.CpuAffinity(placement)
+    if wants_receiver:
+        placement = config.receiver.cpu_affinity
+        if role != "receiver" and placement == cpu.AUTO:
+            placement = cpu.NONE  # the worker's scoring threads in this process use every core
+        affinity = cpu.CpuAffinity(placement, registry=registry)
     start_order: list[tuple[str, Part | None]] = [
         ("cpu-affinity", affinity),  # first: the threads the other parts start inherit its placement
         ("metrics", pipeline.metrics_server),

@@ -71,6 +71,7 @@ def test_parts_start_back_to_front_and_every_one_is_shut_down_in_flow_order() ->
     pipeline = build(config)
     names = [name for name, _ in pipeline.parts]
     assert names == [
+        "cpu-affinity",  # first, so the threads the others start inherit its placement
         "metrics",
         "flow-summary",
         "memory-queue",

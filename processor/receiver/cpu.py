@@ -30,6 +30,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
+
+from processor.metrics.instruments import Instruments
+
 log = logging.getLogger(__name__)
 
 AUTO, NONE = "auto", "none"
@@ -160,6 +164,7 @@ class CpuAffinity:
         interval_s: how often `auto` looks again.
         read_times: /proc/stat's reader (tests give their own readings).
         allowed: the CPUs to choose from (default: those this process may run on).
+        registry: where evalstream_receiver_cpus goes (None: a private registry).
     """
 
     def __init__(
@@ -169,6 +174,7 @@ class CpuAffinity:
         interval_s: float = CHECK_INTERVAL_S,
         read_times: Callable[[], CpuTimes] = read_cpu_times,
         allowed: frozenset[int] | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.value = value
         self._interval_s = interval_s
@@ -176,6 +182,12 @@ class CpuAffinity:
         if allowed is None:
             allowed = frozenset(os.sched_getaffinity(0)) if supported() else frozenset()
         self._allowed = allowed
+        self._cpus = Instruments(registry or CollectorRegistry(), "receiver").gauge(
+            "cpus",
+            "CPUs the receiver's threads may run on (receiver.cpu_affinity): 1 while kept on one, "
+            "every allowed CPU while spread or left to the OS.",
+        )
+        self._cpus.set(len(allowed))
         self.kept: int | None = None  # auto: the CPU the threads are on; None while spread
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -197,6 +209,7 @@ class CpuAffinity:
             cpus = parse_cpu_list(self.value)
             set_threads_affinity(cpus)
             self._applied = True
+            self._cpus.set(len(cpus))
             log.info("receiver threads on CPU %s (receiver.cpu_affinity)", format_cpus(cpus))
             return
         try:
@@ -210,6 +223,7 @@ class CpuAffinity:
             self.shutdown()
             return
         self.kept = kept
+        self._cpus.set(1)
         log.info(
             "receiver threads kept on CPU %d, the least busy of %s (receiver.cpu_affinity auto: "
             "spread over all when the receiver needs more than one)",
@@ -227,6 +241,7 @@ class CpuAffinity:
             self._applied = False
             with contextlib.suppress(OSError):  # nothing to give back if placing was refused
                 set_threads_affinity(self._allowed)
+            self._cpus.set(len(self._allowed))
 
     def _sample(self) -> _Interval:
         return _Interval(self._read_times(), time.process_time(), time.monotonic())
@@ -267,3 +282,4 @@ class CpuAffinity:
             self.kept = kept
         # every time: threads started since the last look may have been started elsewhere
         set_threads_affinity(self._allowed if kept is None else frozenset({kept}))
+        self._cpus.set(len(self._allowed) if kept is None else 1)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from processor.config import load
 from processor.errors import ConfigError
@@ -167,10 +168,13 @@ def test_auto_moves_off_a_cpu_others_keep_busy() -> None:
                 busy[c] += 5 if c == quiet else 95 if c in (first, other) else 60
         return {c: (busy[c], readings * 100) for c in ALLOWED}
 
-    keeper = cpu.CpuAffinity("auto", interval_s=0.05, read_times=read_times)
+    registry = CollectorRegistry()
+    keeper = cpu.CpuAffinity("auto", interval_s=0.05, read_times=read_times, registry=registry)
+    assert registry.get_sample_value("evalstream_receiver_cpus") == len(ALLOWED)
     keeper.start()
     try:
         assert keeper.kept == other
+        assert registry.get_sample_value("evalstream_receiver_cpus") == 1
         wait_for(lambda: keeper.kept == first, timeout_s=5, what="the keeper to leave the crowded CPU")
         wait_for(
             lambda: set(thread_cpus().values()) == {frozenset({first})},
@@ -180,6 +184,7 @@ def test_auto_moves_off_a_cpu_others_keep_busy() -> None:
     finally:
         keeper.shutdown()
     assert set(thread_cpus().values()) == {ALLOWED}
+    assert registry.get_sample_value("evalstream_receiver_cpus") == len(ALLOWED)
 
 
 @needs_two_cpus
@@ -248,11 +253,13 @@ def test_a_receiver_keeps_its_threads_on_one_cpu_unless_told_not_to(
         (kept,) = set(placement.values())
         assert len(kept) == 1 and kept < ALLOWED
         assert f"receiver threads kept on CPU {min(kept)}, the least busy of" in receiver.log()
+        assert "\nevalstream_receiver_cpus 1.0\n" in receiver.metrics()
     with run_processor(
         tmp_path, config, role="receiver", name="none", args=["--set", "receiver.cpu_affinity=none"]
     ) as receiver:
         assert set(thread_cpus(receiver.process.pid).values()) == {ALLOWED}
         assert "receiver threads" not in receiver.log()
+        assert f"\nevalstream_receiver_cpus {len(ALLOWED)}.0\n" in receiver.metrics()
 
 
 @needs_two_cpus
@@ -260,3 +267,4 @@ def test_the_all_role_leaves_placement_to_the_kernel(tmp_path: pathlib.Path) -> 
     with run_processor(tmp_path, {}, role="all") as processor:
         time.sleep(0.5)
         assert set(thread_cpus(processor.process.pid).values()) == {ALLOWED}
+        assert f"\nevalstream_receiver_cpus {len(ALLOWED)}.0\n" in processor.metrics()
