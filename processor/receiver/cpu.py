@@ -13,7 +13,8 @@ threads use several cores):
   later inherit it from the thread that starts them;
 - every few seconds (/proc/stat for each CPU, the process's own CPU time):
   - the process used nearly a whole CPU: it spreads over every allowed CPU, so a busy receiver's
-    I/O threads get a core of their own and the CPU it can use is not capped at one;
+    I/O threads get a core of their own and the CPU it can use is not capped at one (unless its
+    container's CPU limit is one CPU or less: there spreading only costs more of the same quota);
   - spread, and using well under a CPU again: back onto the least busy one;
   - on one CPU that other processes keep busy: onto a CPU clearly less busy, counting its own load.
 `none`: the kernel places the threads (no affinity set). A CPU list (`"1"`, `"0,2-3"`: taskset's
@@ -104,6 +105,54 @@ def read_cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]]:
     return times
 
 
+def cpu_limit(root: str = "/") -> float | None:
+    """The CPUs this process's cgroup may use per period (its container's CPU limit), the tightest
+    on the way up from its own cgroup; None when there is no limit (or no cgroup to read).
+    cgroup v2: `cpu.max` ("max 100000" or "quota period"); v1: `cpu.cfs_quota_us` / `cfs_period_us`."""
+    base = os.path.join(root, "sys/fs/cgroup")
+    try:
+        with open(os.path.join(root, "proc/self/cgroup"), encoding="utf-8") as file:
+            entries = [line.rstrip("\n").split(":", 2) for line in file if line.count(":") >= 2]
+    except OSError:
+        return None
+    limits: list[float] = []
+    for _, controllers, path in entries:
+        if controllers == "":  # v2
+            for directory in _up_from(os.path.join(base, path.lstrip("/")), base):
+                quota, _, period = _read(os.path.join(directory, "cpu.max")).partition(" ")
+                if quota not in ("", "max") and period:
+                    limits.append(int(quota) / int(period))
+        elif "cpu" in controllers.split(","):  # v1
+            mount = os.path.join(base, controllers)
+            if not os.path.isdir(mount):
+                mount = os.path.join(base, "cpu")
+            for directory in _up_from(os.path.join(mount, path.lstrip("/")), mount):
+                quota, period = _read(os.path.join(directory, "cpu.cfs_quota_us")), _read(
+                    os.path.join(directory, "cpu.cfs_period_us")
+                )
+                if quota and period and int(quota) > 0:
+                    limits.append(int(quota) / int(period))
+    return min(limits, default=None)
+
+
+def _up_from(directory: str, mount: str) -> list[str]:
+    """`directory` and its parents up to the cgroup `mount` it lies under."""
+    directory, mount = os.path.normpath(directory), os.path.normpath(mount)
+    chain = [directory]
+    while len(directory) > len(mount):
+        directory = os.path.dirname(directory)
+        chain.append(directory)
+    return chain
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as file:
+            return file.read().strip()
+    except OSError:
+        return ""
+
+
 def busy_shares(before: CpuTimes, after: CpuTimes) -> dict[int, float]:
     """Each CPU's busy share (0-1) between two readings."""
     shares: dict[int, float] = {}
@@ -119,14 +168,19 @@ def least_busy(allowed: Iterable[int], busy: Mapping[int, float]) -> int:
 
 
 def next_placement(
-    kept: int | None, allowed: frozenset[int], busy: Mapping[int, float], own: float
+    kept: int | None,
+    allowed: frozenset[int],
+    busy: Mapping[int, float],
+    own: float,
+    limit: float | None = None,
 ) -> int | None:
     """Where the threads go next: one CPU, or None for every allowed CPU (the rules in the module
     doc). `kept` is the CPU they are on (None: spread); `own` is the process's CPU use over the
-    same interval, in CPUs."""
+    same interval, in CPUs; `limit` the container's CPU limit (`cpu_limit`): at one CPU or less,
+    spreading would only make each request cost more of the same quota."""
     if kept is None:
         return least_busy(allowed, busy) if own < RELAXED else None
-    if own >= SATURATED:
+    if own >= SATURATED and (limit is None or limit > 1.0):
         return None
     here = busy.get(kept, 0.0)
     if here >= CROWDED:
@@ -163,6 +217,7 @@ class CpuAffinity:
         value: `receiver.cpu_affinity` (validated): auto, none, or a CPU list.
         interval_s: how often `auto` looks again.
         read_times: /proc/stat's reader (tests give their own readings).
+        read_limit: the container's CPU limit (`cpu_limit`; tests give their own).
         allowed: the CPUs to choose from (default: those this process may run on).
         registry: where evalstream_receiver_cpus goes (None: a private registry).
     """
@@ -173,12 +228,14 @@ class CpuAffinity:
         *,
         interval_s: float = CHECK_INTERVAL_S,
         read_times: Callable[[], CpuTimes] = read_cpu_times,
+        read_limit: Callable[[], float | None] = cpu_limit,
         allowed: frozenset[int] | None = None,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.value = value
         self._interval_s = interval_s
         self._read_times = read_times
+        self._read_limit = read_limit
         if allowed is None:
             allowed = frozenset(os.sched_getaffinity(0)) if supported() else frozenset()
         self._allowed = allowed
@@ -255,7 +312,8 @@ class CpuAffinity:
                 own = (now.process_s - last.process_s) / elapsed if elapsed > 0 else 0.0
                 busy = busy_shares(last.cpu_times, now.cpu_times)
                 last = now
-                self._place(next_placement(self.kept, self._allowed, busy, own), busy, own)
+                placement = next_placement(self.kept, self._allowed, busy, own, self._read_limit())
+                self._place(placement, busy, own)
             except OSError as exc:  # /proc unreadable, or the allowed CPUs changed under us
                 log.warning("receiver.cpu_affinity auto: %s; placement no longer followed", exc)
                 return

@@ -115,6 +115,63 @@ def test_spread_comes_back_only_well_below_saturation() -> None:
     assert cpu.next_placement(0, ALL, quiet, between) == 0
 
 
+def test_a_container_limited_to_one_cpu_never_spreads() -> None:
+    """Spreading lets a busy receiver use more than one CPU; under a limit of one it would only make
+    every request cost more of the same quota."""
+    busy = {0: 0.1, 1: 0.95, 2: 0.5}
+    assert cpu.next_placement(1, ALL, busy, 0.95, limit=1.0) == 1
+    assert cpu.next_placement(1, ALL, busy, 0.95, limit=0.5) == 1
+    assert cpu.next_placement(1, ALL, busy, 0.95, limit=2.0) is None
+    assert cpu.next_placement(1, ALL, busy, 0.95, limit=None) is None
+
+
+def fake_cgroups(root: pathlib.Path, membership: str, files: dict[str, str]) -> pathlib.Path:
+    (root / "proc/self").mkdir(parents=True)
+    (root / "proc/self/cgroup").write_text(membership)
+    for name, text in files.items():
+        path = root / "sys/fs/cgroup" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("membership", "files", "limit"),
+    [
+        # cgroup v2, a pod's limit above the container's: the tighter one counts
+        (
+            "0::/kubepods/pod1/c1\n",
+            {"kubepods/pod1/c1/cpu.max": "50000 100000", "kubepods/pod1/cpu.max": "200000 100000"},
+            0.5,
+        ),
+        ("0::/kubepods/pod1/c1\n", {"kubepods/pod1/c1/cpu.max": "max 100000"}, None),
+        ("0::/\n", {"cpu.max": "250000 100000"}, 2.5),
+        # cgroup v1, the controller mounted as cpu,cpuacct or as cpu
+        (
+            "5:cpu,cpuacct:/docker/abc\n3:memory:/docker/abc\n",
+            {
+                "cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "150000",
+                "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000",
+            },
+            1.5,
+        ),
+        ("1:cpu:/\n2:cpuacct:/\n", {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+        ("1:cpu:/\n", {"cpu/cpu.cfs_quota_us": "100000", "cpu/cpu.cfs_period_us": "100000"}, 1.0),
+        ("0::/nothing/here\n", {}, None),
+    ],
+)
+def test_the_containers_cpu_limit_is_read_from_its_cgroups(
+    tmp_path: pathlib.Path, membership: str, files: dict[str, str], limit: float | None
+) -> None:
+    assert cpu.cpu_limit(str(fake_cgroups(tmp_path, membership, files))) == limit
+
+
+def test_no_cgroup_file_means_no_limit(tmp_path: pathlib.Path) -> None:
+    assert cpu.cpu_limit(str(tmp_path)) is None
+    real = cpu.cpu_limit()  # this machine's, whatever it is
+    assert real is None or real > 0
+
+
 # the keeper on this process's own threads
 @pytest.fixture
 def restored_affinity() -> Iterator[None]:
