@@ -120,18 +120,14 @@ def cpu_limit(root: str = "/") -> float | None:
         if controllers == "":  # v2
             for directory in _up_from(os.path.join(base, path.lstrip("/")), base):
                 quota, _, period = _read(os.path.join(directory, "cpu.max")).partition(" ")
-                if quota not in ("", "max") and period:
-                    limits.append(int(quota) / int(period))
+                limits.extend(_cpus(quota, period))
         elif "cpu" in controllers.split(","):  # v1
             mount = os.path.join(base, controllers)
             if not os.path.isdir(mount):
                 mount = os.path.join(base, "cpu")
             for directory in _up_from(os.path.join(mount, path.lstrip("/")), mount):
-                quota, period = _read(os.path.join(directory, "cpu.cfs_quota_us")), _read(
-                    os.path.join(directory, "cpu.cfs_period_us")
-                )
-                if quota and period and int(quota) > 0:
-                    limits.append(int(quota) / int(period))
+                quota = _read(os.path.join(directory, "cpu.cfs_quota_us"))
+                limits.extend(_cpus(quota, _read(os.path.join(directory, "cpu.cfs_period_us"))))
     return min(limits, default=None)
 
 
@@ -143,6 +139,14 @@ def _up_from(directory: str, mount: str) -> list[str]:
         directory = os.path.dirname(directory)
         chain.append(directory)
     return chain
+
+
+def _cpus(quota: str, period: str) -> list[float]:
+    """[quota / period] for a limit; [] for none ("max", -1, absent, unreadable)."""
+    try:
+        return [int(quota) / int(period)] if int(quota) > 0 and int(period) > 0 else []
+    except ValueError:
+        return []
 
 
 def _read(path: str) -> str:

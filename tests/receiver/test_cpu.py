@@ -158,6 +158,7 @@ def fake_cgroups(root: pathlib.Path, membership: str, files: dict[str, str]) -> 
         ("1:cpu:/\n2:cpuacct:/\n", {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
         ("1:cpu:/\n", {"cpu/cpu.cfs_quota_us": "100000", "cpu/cpu.cfs_period_us": "100000"}, 1.0),
         ("0::/nothing/here\n", {}, None),
+        ("0::/\n", {"cpu.max": "lots 100000"}, None),  # unreadable: no limit, never an error
     ],
 )
 def test_the_containers_cpu_limit_is_read_from_its_cgroups(
