@@ -308,10 +308,13 @@ class CpuAffinity:
         return _Interval(self._read_times(), time.process_time(), time.monotonic())
 
     def _follow(self) -> None:
-        last = self._sample()
-        while not self._stop.wait(self._interval_s):
+        last: _Interval | None = None
+        while last is None or not self._stop.wait(self._interval_s):
             try:
                 now = self._sample()
+                if last is None:
+                    last = now
+                    continue
                 elapsed = now.wall_s - last.wall_s
                 own = (now.process_s - last.process_s) / elapsed if elapsed > 0 else 0.0
                 busy = busy_shares(last.cpu_times, now.cpu_times)

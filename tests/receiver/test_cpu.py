@@ -294,6 +294,28 @@ def test_auto_is_a_speed_up_not_a_need(
         cpu.CpuAffinity("0").start()
 
 
+@needs_two_cpus
+@pytest.mark.usefixtures("restored_affinity")
+def test_losing_proc_stat_later_stops_following_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    calls = 0
+
+    def read_times() -> dict[int, tuple[int, int]]:
+        nonlocal calls
+        calls += 1
+        if calls > 2:  # the start-up sample works, the keeper's own looks do not
+            raise PermissionError(13, "Permission denied", "/proc/stat")
+        return {c: (calls * 10, calls * 100) for c in ALLOWED}
+
+    keeper = cpu.CpuAffinity("auto", interval_s=0.02, read_times=read_times)
+    with caplog.at_level("WARNING"):
+        keeper.start()
+        assert keeper._thread is not None
+        keeper._thread.join(5)
+    assert not keeper._thread.is_alive()
+    assert "placement no longer followed" in caplog.text and "/proc/stat" in caplog.text
+    keeper.shutdown()
+
+
 # a real receiver process
 def receiver_config(kafka_bootstrap: str, topic_prefix: str) -> dict[str, object]:
     return {"kafka": {**kafka_section(kafka_bootstrap, topic_prefix), "create_topics": True}}
