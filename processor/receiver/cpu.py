@@ -308,22 +308,18 @@ class CpuAffinity:
         return _Interval(self._read_times(), time.process_time(), time.monotonic())
 
     def _follow(self) -> None:
-        last: _Interval | None = None
-        while last is None or not self._stop.wait(self._interval_s):
-            try:
+        try:
+            last = self._sample()
+            while not self._stop.wait(self._interval_s):
                 now = self._sample()
-                if last is None:
-                    last = now
-                    continue
                 elapsed = now.wall_s - last.wall_s
                 own = (now.process_s - last.process_s) / elapsed if elapsed > 0 else 0.0
                 busy = busy_shares(last.cpu_times, now.cpu_times)
                 last = now
                 placement = next_placement(self.kept, self._allowed, busy, own, self._read_limit())
                 self._place(placement, busy, own)
-            except OSError as exc:  # /proc unreadable, or the allowed CPUs changed under us
-                log.warning("receiver.cpu_affinity auto: %s; placement no longer followed", exc)
-                return
+        except OSError as exc:  # /proc unreadable, or the allowed CPUs changed under us
+            log.warning("receiver.cpu_affinity auto: %s; placement no longer followed", exc)
 
     def _place(self, kept: int | None, busy: Mapping[int, float], own: float) -> None:
         if kept != self.kept:
